@@ -1,0 +1,46 @@
+# The two set-up commands of the README:
+#   make quick   installs everything, then runs the quick comparison end to end
+#   make test    installs everything, then runs the tests
+# Both work on a fresh Debian machine with Python 3.11, pip and apt.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export MUJOCO_GL ?= egl
+# Debian packages for headless rendering through EGL (Mesa's software renderer).
+SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0
+
+.PHONY: install system-deps quick full test bench clean
+
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages for headless rendering: $$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: a CPU build; a looser requirement would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+install: system-deps $(VENV)/.installed
+
+quick: install
+	$(PY) -m banana_grasp.agents.cli compare --preset quick
+
+full: install
+	$(PY) -m banana_grasp.agents.cli compare --preset full
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) scripts/bench_env.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

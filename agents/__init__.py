@@ -1,0 +1,1 @@
+"""Learners, adaptation, evaluation, statistics and reports of banana-grasp."""

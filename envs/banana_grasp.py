@@ -1,0 +1,407 @@
+"""The banana-grasp environment: a Cartesian parallel-jaw gripper lifts one banana."""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import EzPickle
+
+from banana_grasp.envs.tasks import VARIATIONS, Task, task_distribution
+
+OBS_MODES = ("state", "pixels")
+REWARD_TYPES = ("dense", "sparse")
+CAMERAS = ("front", "wrist")
+
+_HOME = np.array([0.0, 0.0, 0.15])  # metres, tool centre point at reset: well clear of any banana
+_FINGER_TRAVEL = 0.044  # metres each finger moves from open to closed
+_PAD_GAP_OPEN = 0.088  # metres between the pads when fully open
+_SETTLE_SUBSTEPS = 40  # 80 ms for the banana to come to rest after it is placed
+_FALLEN_Z = -0.05  # metres; below this the banana has left the table
+
+# Layout of the state observation: key -> slice of one flat vector built per step.
+_STATE_SIZES = {
+    "gripper_pos": 3,
+    "gripper_yaw": 1,
+    "finger_opening": 1,
+    "finger_contact": 2,
+    "banana_pos": 3,
+    "banana_quat": 4,
+    "gripper_to_banana": 3,
+    "banana_color": 3,
+}
+_STATE_ENDS = np.cumsum(list(_STATE_SIZES.values()))
+_STATE_SLICES = {key: slice(end - n, end) for (key, n), end in zip(_STATE_SIZES.items(), _STATE_ENDS)}
+_PROPRIO = ("gripper_pos", "gripper_yaw", "finger_opening", "finger_contact")
+
+
+def load_model() -> mujoco.MjModel:
+    """Compile ``assets/scene.xml`` (files located with importlib.resources)."""
+    with resources.as_file(resources.files("banana_grasp.assets") / "scene.xml") as path:
+        return mujoco.MjModel.from_xml_path(str(path))
+
+
+def _adjacent(indices: list[int]) -> slice:
+    """A slice over indices that MuJoCo lays out next to each other (cheaper than fancy indexing)."""
+    if list(indices) != list(range(indices[0], indices[0] + len(indices))):
+        raise RuntimeError(f"scene.xml layout changed: expected adjacent indices, got {indices}")
+    return slice(int(indices[0]), int(indices[0]) + len(indices))
+
+
+def _yaw_quat(yaw: float) -> np.ndarray:
+    return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
+
+
+class BananaGraspEnv(gym.Env, EzPickle):
+    r"""
+    ## Description
+    A parallel-jaw gripper above a table must grasp a banana and lift it at least 5 cm.
+    The gripper is Cartesian: three slide joints and a wrist yaw joint driven by position
+    servos with gravity compensation, and two fingers driven by position servos with a
+    bounded force. The banana is a curved fruit (visual mesh, collision from five capsules
+    along its arc) on a free joint. What changes from one episode to the next is the
+    *task*: the banana's colour and its pose (x, y, yaw), drawn from the env's
+    *variation* and *split* (see `banana_grasp.envs.tasks`).
+
+    ## Action Space
+    `Box(-1, 1, (5,), float32)`: `(dx, dy, dz, dyaw, grip)`. The first four move the
+    servo targets relative to the current gripper pose, by at most `max_translation`
+    metres and `max_rotation` radians per step. `grip` is absolute: -1 fully open, +1
+    fully closed (the pads stop on the banana; their force is bounded).
+
+    ## Observation Space
+    `obs_mode="state"`: a `Dict` of float32 vectors (world frame, metres and radians):
+
+    | key | shape | meaning |
+    |---|---|---|
+    | `gripper_pos` | 3 | tool centre point (midway between the fingertips) |
+    | `gripper_yaw` | 1 | wrist angle |
+    | `finger_opening` | 1 | gap between the pads |
+    | `finger_contact` | 2 | 1 where the left / right pad touches the banana |
+    | `banana_pos` | 3 | middle of the banana's arc (its grasp point) |
+    | `banana_quat` | 4 | banana orientation (w, x, y, z) |
+    | `gripper_to_banana` | 3 | `banana_pos - gripper_pos` |
+    | `banana_color` | 3 | RGB in [0, 1] |
+
+    `obs_mode="pixels"`: a `Dict` with `pixels`, a `(pixel_size, pixel_size, 3)` uint8
+    image from `camera`, plus the first four proprioceptive keys above when
+    `pixels_with_proprio=True`. `banana_grasp.envs.Greyscale` turns either mode grey.
+
+    ## Rewards
+    `reward_type="dense"`: the sum of four terms, each in `info["reward_terms"]`:
+    - `reach`: `reach_weight * (1 - tanh(10 * distance(gripper, banana)))`;
+    - `grasp`: `grasp_weight` while both pads touch the banana;
+    - `lift`: `lift_weight * min(height gained / lift_height, 1)` while both pads touch it;
+    - `success`: `success_weight` while the task is solved.
+    `reward_type="sparse"`: 1 while the task is solved, else 0 (the other terms are 0).
+    `info["is_success"]` is True while both pads touch the banana and it is at least
+    `lift_height` above its resting height (a height test alone is fooled: pushes can
+    tip a banana up by several centimetres).
+
+    ## Starting State
+    The gripper starts open at (0, 0, 0.15) with yaw 0. The banana is placed at the task's
+    pose and left to settle for 80 ms; its height then is its resting height. The task is
+    `options["task"]` if given to `reset` (it must belong to the env's variation and
+    split), else sampled from them with `self.np_random`. `info["task"]` reports it.
+
+    ## Episode End
+    Truncation after 100 steps (0.04 s each) for the registered ids. Termination if the
+    banana falls off the table or the physics diverges; divergence sets
+    `info["physics_diverged"] = True` and returns the last finite observation. Success
+    does not end the episode: the banana must still be held at the end.
+
+    ## Arguments
+    | argument | default | meaning |
+    |---|---|---|
+    | `variation` | `"none"` | `none`, `color`, `position`, `both`, `color-or-position` |
+    | `split` | `"train"` | `train` or `heldout` space for the varying factors |
+    | `position_layout` | `"interleaved"` | `interleaved` or `extrapolate` position split |
+    | `obs_mode` | `"state"` | `state` or `pixels` |
+    | `pixel_size` | `64` | side of the square pixel observation |
+    | `camera` | `"front"` | `front` or `wrist`, for pixel observations |
+    | `pixels_with_proprio` | `False` | add proprioception to pixel observations |
+    | `reward_type` | `"dense"` | `dense` or `sparse` |
+    | `render_mode` | `None` | `None` or `"rgb_array"` |
+    | `render_size` | `256` | side of the frames `render()` returns |
+    | `frame_skip` | `20` | physics steps of 2 ms per env step |
+    | `max_translation` | `0.02` | metres per step at full action |
+    | `max_rotation` | `0.1` | radians per step at full action |
+    | `lift_height` | `0.05` | metres above rest that count as lifted |
+    | `reach_weight`, `grasp_weight`, `lift_weight`, `success_weight` | 1, 1, 2, 2 | dense reward weights |
+
+    ## Version History
+    - v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+
+    def __init__(
+        self,
+        variation: str = "none",
+        split: str = "train",
+        position_layout: str = "interleaved",
+        obs_mode: str = "state",
+        pixel_size: int = 64,
+        camera: str = "front",
+        pixels_with_proprio: bool = False,
+        reward_type: str = "dense",
+        render_mode: str | None = None,
+        render_size: int = 256,
+        frame_skip: int = 20,
+        max_translation: float = 0.02,
+        max_rotation: float = 0.1,
+        lift_height: float = 0.05,
+        reach_weight: float = 1.0,
+        grasp_weight: float = 1.0,
+        lift_weight: float = 2.0,
+        success_weight: float = 2.0,
+    ) -> None:
+        EzPickle.__init__(
+            self, variation, split, position_layout, obs_mode, pixel_size, camera, pixels_with_proprio,
+            reward_type, render_mode, render_size, frame_skip, max_translation, max_rotation, lift_height,
+            reach_weight, grasp_weight, lift_weight, success_weight,
+        )  # fmt: skip
+        for name, value, allowed in (
+            ("obs_mode", obs_mode, OBS_MODES),
+            ("reward_type", reward_type, REWARD_TYPES),
+            ("camera", camera, CAMERAS),
+            ("render_mode", render_mode, (None, *self.metadata["render_modes"])),
+        ):
+            if value not in allowed:
+                raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(map(repr, allowed))}")
+        for name, value in (
+            ("pixel_size", pixel_size),
+            ("render_size", render_size),
+            ("frame_skip", frame_skip),
+        ):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        self.tasks = task_distribution(variation, split, position_layout)
+        self.variation, self.split = variation, split
+        self._obs_mode, self._pixel_size, self._camera = obs_mode, int(pixel_size), camera
+        self._with_proprio = pixels_with_proprio
+        self._sparse = reward_type == "sparse"
+        self.render_mode, self._render_size = render_mode, int(render_size)
+        self._frame_skip = int(frame_skip)
+        self._max_translation, self._max_rotation = max_translation, max_rotation
+        self._lift_height = lift_height
+        self._weights = (reach_weight, grasp_weight, lift_weight, success_weight)
+
+        self.model = load_model()
+        self.data = mujoco.MjData(self.model)
+        self.dt = self.model.opt.timestep * self._frame_skip
+        m = self.model
+        # Named lookups happen once, here; step() only indexes arrays.
+        self._hand_qpos = _adjacent(
+            [m.joint(n).qposadr[0] for n in ("hand_x", "hand_y", "hand_z", "hand_yaw")]
+        )
+        self._yaw_qpos = slice(self._hand_qpos.stop - 1, self._hand_qpos.stop)
+        self._finger_qpos = _adjacent([m.joint(n).qposadr[0] for n in ("left_finger", "right_finger")])
+        self._banana_qpos = m.joint("banana").qposadr[0]
+        self._banana_body = m.body("banana").id
+        self._banana_geoms = {i for i in range(m.ngeom) if m.geom_bodyid[i] == self._banana_body}
+        self._table_geom = m.geom("table").id
+        self._banana_rgba = m.geom("banana_mesh").id
+        self._touch = _adjacent([m.sensor_adr[m.sensor(n).id] for n in ("left_touch", "right_touch")])
+        self._tcp = m.site("tcp").id
+        self._ctrl_low, self._ctrl_high = (
+            m.actuator_ctrlrange[:4, 0].copy(),
+            m.actuator_ctrlrange[:4, 1].copy(),
+        )
+        self._step_scale = np.array([max_translation] * 3 + [max_rotation])
+        self._divergence_warnings = [
+            int(w)
+            for w in (
+                mujoco.mjtWarning.mjWARN_BADQPOS,
+                mujoco.mjtWarning.mjWARN_BADQVEL,
+                mujoco.mjtWarning.mjWARN_BADQACC,
+            )
+        ]
+
+        self.action_space = spaces.Box(-1.0, 1.0, (5,), np.float32)
+        self.observation_space = self._make_observation_space()
+        self.task: Task | None = None
+        self._rest_z = 0.0
+        self._last_obs: dict[str, np.ndarray] | None = None
+        self._renderers: dict[int, mujoco.Renderer] = {}
+
+    # ----------------------------------------------------------------- spaces
+    def _make_observation_space(self) -> spaces.Dict:
+        vec = lambda n, low=-np.inf, high=np.inf: spaces.Box(low, high, (n,), np.float32)  # noqa: E731
+        proprio = {
+            "gripper_pos": vec(3),
+            "gripper_yaw": vec(1),
+            "finger_opening": vec(1, 0.0, 0.1),
+            "finger_contact": vec(2, 0.0, 1.0),
+        }
+        if self._obs_mode == "pixels":
+            size = self._pixel_size
+            image = {"pixels": spaces.Box(0, 255, (size, size, 3), np.uint8)}
+            return spaces.Dict({**image, **proprio} if self._with_proprio else image)
+        return spaces.Dict(
+            {
+                **proprio,
+                "banana_pos": vec(3),
+                "banana_quat": vec(4, -1.0, 1.0),
+                "gripper_to_banana": vec(3),
+                "banana_color": vec(3, 0.0, 1.0),
+            }
+        )
+
+    # ---------------------------------------------------------- physics queries
+    def gripper_pos(self) -> np.ndarray:
+        return self.data.site_xpos[self._tcp]
+
+    def banana_pos(self) -> np.ndarray:
+        return self.data.qpos[self._banana_qpos : self._banana_qpos + 3]
+
+    def finger_contact(self) -> np.ndarray:
+        """1.0 where the left / right pad touches the banana (the sensors count contacts)."""
+        return np.minimum(self.data.sensordata[self._touch], 1.0)
+
+    def height_gained(self) -> float:
+        return float(self.banana_pos()[2] - self._rest_z)
+
+    def is_success(self) -> bool:
+        return bool(self.finger_contact().all() and self.height_gained() >= self._lift_height)
+
+    # -------------------------------------------------------------- gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        task = options.get("task")
+        if task is None:
+            task = self.tasks.sample(self.np_random)
+        elif not isinstance(task, Task):
+            raise ValueError(f"options['task'] must be a banana_grasp.envs.Task; got {type(task).__name__}")
+        elif not self.tasks.contains(task):
+            raise ValueError(
+                f"{task} cannot be produced by variation {self.variation!r}, split {self.split!r}; "
+                f"use an env whose variation and split contain it (variations: {', '.join(VARIATIONS)})"
+            )
+        self.task = task
+        self._color = np.asarray(task.color)
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        m.geom_rgba[self._banana_rgba, :3] = task.color
+        d.qpos[self._hand_qpos.start : self._hand_qpos.start + 3] = _HOME
+        q = self._banana_qpos
+        d.qpos[q : q + 3] = (task.x, task.y, 0.0185)  # just above the table: it settles onto it
+        d.qpos[q + 3 : q + 7] = _yaw_quat(task.yaw)
+        d.ctrl[:4] = (*_HOME, 0.0)
+        d.ctrl[4:] = 0.0
+        mujoco.mj_forward(m, d)
+        self._check_clear()
+        mujoco.mj_step(m, d, nstep=_SETTLE_SUBSTEPS)
+        self._rest_z = float(self.banana_pos()[2])
+        self._last_obs = self._get_obs()
+        return self._last_obs, {"task": task, "is_success": False}
+
+    def _check_clear(self) -> None:
+        # Reset-time only: a banana that starts inside another body is a bad task.
+        d = self.data
+        for contact in d.contact[: d.ncon] if d.ncon else ():
+            pair = set(contact.geom)
+            if pair & self._banana_geoms and not pair <= self._banana_geoms | {self._table_geom}:
+                raise ValueError(f"{self.task} places the banana in collision with the gripper")
+
+    def step(self, action):
+        m, d = self.model, self.data
+        action = np.asarray(action, dtype=np.float64)
+        hand = d.qpos[self._hand_qpos]
+        # Servo targets move relative to the measured pose (no target wind-up against the table).
+        target = hand + np.minimum(np.maximum(action[:4], -1.0), 1.0) * self._step_scale
+        d.ctrl[:4] = np.minimum(np.maximum(target, self._ctrl_low), self._ctrl_high)
+        d.ctrl[4:] = (min(max(float(action[4]), -1.0), 1.0) + 1.0) * (0.5 * _FINGER_TRAVEL)
+        warnings_before = self._divergence_count()
+        mujoco.mj_step(m, d, nstep=self._frame_skip)
+
+        if self._divergence_count() != warnings_before:
+            # MuJoCo checks for non-finite or huge state each step and resets diverged data;
+            # either way this episode is over.
+            info = {"task": self.task, "is_success": False, "physics_diverged": True}
+            return self._last_obs, 0.0, True, False, info
+
+        obs = self._get_obs()
+        touch = d.sensordata[self._touch]
+        grasped = bool(touch[0] > 0 and touch[1] > 0)
+        height = float(d.qpos[self._banana_qpos + 2]) - self._rest_z
+        success = grasped and height >= self._lift_height
+        reward, terms = self._get_rew(grasped, height, success)
+        self._last_obs = obs
+        terminated = height + self._rest_z < _FALLEN_Z
+        info = {"task": self.task, "is_success": success, "reward_terms": terms, "physics_diverged": False}
+        return obs, reward, terminated, False, info
+
+    def _divergence_count(self) -> int:
+        number = self.data.warning.number
+        return sum(int(number[w]) for w in self._divergence_warnings)
+
+    def _get_rew(self, grasped: bool, height: float, success: bool) -> tuple[float, dict[str, float]]:
+        if self._sparse:
+            terms = {"reach": 0.0, "grasp": 0.0, "lift": 0.0, "success": float(success)}
+            return float(success), terms
+        reach_w, grasp_w, lift_w, success_w = self._weights
+        dx, dy, dz = self.banana_pos() - self.gripper_pos()
+        distance = math.sqrt(dx * dx + dy * dy + dz * dz)
+        terms = {
+            "reach": reach_w * (1.0 - math.tanh(10.0 * distance)),
+            "grasp": grasp_w * grasped,
+            "lift": lift_w * grasped * min(max(height, 0.0) / self._lift_height, 1.0),
+            "success": success_w * success,
+        }
+        return terms["reach"] + terms["grasp"] + terms["lift"] + terms["success"], terms
+
+    def _get_obs(self) -> dict[str, np.ndarray]:
+        d = self.data
+        q = self._banana_qpos
+        gripper = d.site_xpos[self._tcp]
+        banana = d.qpos[q : q + 7]
+        # One concatenation and one cast per step; the dict holds views of that fresh array.
+        flat = np.concatenate(
+            (
+                gripper,
+                d.qpos[self._yaw_qpos],
+                (_PAD_GAP_OPEN - d.qpos[self._finger_qpos].sum(),),
+                np.minimum(d.sensordata[self._touch], 1.0),
+                banana,
+                banana[:3] - gripper,
+                self._color,
+            )
+        ).astype(np.float32)
+        obs = {key: flat[s] for key, s in _STATE_SLICES.items()}
+        if self._obs_mode == "pixels":
+            pixels = {"pixels": self._render(self._pixel_size, self._camera)}
+            return {**pixels, **{k: obs[k] for k in _PROPRIO}} if self._with_proprio else pixels
+        return obs
+
+    def state_observation(self) -> dict[str, np.ndarray]:
+        """The privileged state observation, whatever ``obs_mode`` is (for scripted experts)."""
+        mode, self._obs_mode = self._obs_mode, "state"
+        try:
+            return self._get_obs()
+        finally:
+            self._obs_mode = mode
+
+    # ------------------------------------------------------------- rendering
+    def _render(self, size: int, camera: str) -> np.ndarray:
+        renderer = self._renderers.get(size)
+        if renderer is None:
+            renderer = self._renderers[size] = mujoco.Renderer(self.model, size, size)
+        renderer.update_scene(self.data, camera=camera)
+        return renderer.render()
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return self._render(self._render_size, "front")
+
+    def close(self) -> None:
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()
