@@ -104,7 +104,9 @@ class BananaGraspEnv(gym.Env, EzPickle):
     tip a banana up by several centimetres).
 
     ## Starting State
-    The gripper starts open at (0, 0, 0.15) with yaw 0. The banana is placed at the task's
+    The gripper starts open with yaw 0 at (0, 0, 0.15) plus uniform noise of
+    +-`reset_noise_scale` metres on each axis (so repeated episodes of one task differ;
+    the noise is not part of the task). The banana is placed at the task's
     pose and left to settle for 80 ms; its height then is its resting height. The task is
     `options["task"]` if given to `reset` (it must belong to the env's variation and
     split), else sampled from them with `self.np_random`. `info["task"]` reports it.
@@ -133,6 +135,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
     | `max_rotation` | `0.1` | radians per step at full action |
     | `lift_height` | `0.05` | metres above rest that count as lifted |
     | `reach_weight`, `grasp_weight`, `lift_weight`, `success_weight` | 1, 1, 2, 2 | dense reward weights |
+    | `reset_noise_scale` | `0.01` | metres of uniform noise on the gripper's start position |
 
     ## Version History
     - v0: initial release.
@@ -160,11 +163,12 @@ class BananaGraspEnv(gym.Env, EzPickle):
         grasp_weight: float = 1.0,
         lift_weight: float = 2.0,
         success_weight: float = 2.0,
+        reset_noise_scale: float = 0.01,
     ) -> None:
         EzPickle.__init__(
             self, variation, split, position_layout, obs_mode, pixel_size, camera, pixels_with_proprio,
             reward_type, render_mode, render_size, frame_skip, max_translation, max_rotation, lift_height,
-            reach_weight, grasp_weight, lift_weight, success_weight,
+            reach_weight, grasp_weight, lift_weight, success_weight, reset_noise_scale,
         )  # fmt: skip
         for name, value, allowed in (
             ("obs_mode", obs_mode, OBS_MODES),
@@ -191,6 +195,9 @@ class BananaGraspEnv(gym.Env, EzPickle):
         self._max_translation, self._max_rotation = max_translation, max_rotation
         self._lift_height = lift_height
         self._weights = (reach_weight, grasp_weight, lift_weight, success_weight)
+        if not 0.0 <= reset_noise_scale <= 0.05:
+            raise ValueError(f"reset_noise_scale must lie in [0, 0.05] metres; got {reset_noise_scale!r}")
+        self._reset_noise = reset_noise_scale
 
         self.model = load_model()
         self.data = mujoco.MjData(self.model)
@@ -289,11 +296,13 @@ class BananaGraspEnv(gym.Env, EzPickle):
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
         m.geom_rgba[self._banana_rgba, :3] = task.color
-        d.qpos[self._hand_qpos.start : self._hand_qpos.start + 3] = _HOME
+        # Start noise on the gripper only (not a task factor): repeated episodes of one task differ.
+        home = _HOME + self.np_random.uniform(-self._reset_noise, self._reset_noise, 3)
+        d.qpos[self._hand_qpos.start : self._hand_qpos.start + 3] = home
         q = self._banana_qpos
         d.qpos[q : q + 3] = (task.x, task.y, 0.0185)  # just above the table: it settles onto it
         d.qpos[q + 3 : q + 7] = _yaw_quat(task.yaw)
-        d.ctrl[:4] = (*_HOME, 0.0)
+        d.ctrl[:4] = (*home, 0.0)
         d.ctrl[4:] = 0.0
         mujoco.mj_forward(m, d)
         self._check_clear()
@@ -367,7 +376,9 @@ class BananaGraspEnv(gym.Env, EzPickle):
             (
                 gripper,
                 d.qpos[self._yaw_qpos],
-                (_PAD_GAP_OPEN - d.qpos[self._finger_qpos].sum(),),
+                # Pads pressed together overlap by up to ~0.2 mm (soft joint limits): clip, so
+                # the gap stays in its declared space [0, 0.1].
+                (max(_PAD_GAP_OPEN - d.qpos[self._finger_qpos].sum(), 0.0),),
                 np.minimum(d.sensordata[self._touch], 1.0),
                 banana,
                 banana[:3] - gripper,

@@ -10,7 +10,7 @@ from gymnasium import spaces
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
-class Greyscale(gym.ObservationWrapper):
+class Greyscale(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Removes colour from either observation mode.
 
     State: ``banana_color`` (RGB) becomes ``banana_luminance`` (one value in [0, 1]).
@@ -18,6 +18,7 @@ class Greyscale(gym.ObservationWrapper):
     """
 
     def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)  # so env.spec can re-make the wrapped env
         super().__init__(env)
         space = env.observation_space
         if not isinstance(space, spaces.Dict) or not ({"banana_color", "pixels"} & set(space.spaces)):

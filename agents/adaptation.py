@@ -1,0 +1,205 @@
+"""One interface for every learner: adapt to a task with k episodes, then act.
+
+An :class:`Agent` is evaluated on a task as: ``reset()`` (back to the trained state),
+``adapt(task, k, seed)`` (spend k episodes of that task), then ``rollout(task, seed)``
+for each evaluation episode. How an agent adapts is its own business:
+
+- :class:`PolicyAgent` (PPO learners, Reptile): fine-tuning, i.e. PPO updates on k
+  episodes it collects on the task, from the trained weights, with the same settings
+  (``hyperparams.yaml: finetune``) for every learner; k = 0 changes no weight.
+- :class:`RL2Agent`: in-context. Every evaluation episode is the last episode of a trial
+  whose first k episodes are the adaptation episodes, memory carried across the trial
+  and no weight changed. Each evaluated episode is thus preceded by exactly k episodes
+  of the task, as for the fine-tuned learners.
+- :class:`RandomAgent` and :class:`ExpertAgent` (references) do not adapt.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+from sb3_contrib import RecurrentPPO
+from stable_baselines3 import PPO
+
+from banana_grasp.agents import storage
+from banana_grasp.agents.config import LearnerSpec, hyperparameters
+from banana_grasp.agents.vec import env_factory, make_vec
+from banana_grasp.envs import MAX_EPISODE_STEPS, ScriptedExpert, Task
+
+
+class Agent(Protocol):
+    name: str
+
+    def reset(self) -> None:
+        """Forget any adaptation: back to the trained agent."""
+
+    def adapt(self, task: Task, k: int, seed: int) -> None:
+        """Spend ``k`` episodes on ``task`` (k = 0: zero-shot, nothing happens)."""
+
+    def rollout(self, task: Task, seed: int, render: bool = False) -> tuple[bool, list[np.ndarray]]:
+        """One evaluation episode: (success at its last step, frames if ``render``)."""
+
+
+def _run_episode(env: gym.Env, act, seed: int, render: bool) -> tuple[dict, list[np.ndarray]]:
+    obs, info = env.reset(seed=seed)
+    frames = [env.render()] if render else []
+    done = False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(act(obs))
+        done = terminated or truncated
+        if render:
+            frames.append(env.render())
+    return info, frames
+
+
+class _EvalEnvs:
+    """Held-out env makers for one learner, cached per task."""
+
+    def __init__(self, learner: LearnerSpec, variation: str, split: str, layout: str, trial_episodes: int = 1):
+        self.learner, self.variation, self.split, self.layout = learner, variation, split, layout
+        self.trial_episodes = trial_episodes
+
+    def make(self, task: Task | None, render: bool = False) -> gym.Env:
+        kwargs = {"render_mode": "rgb_array"} if render else {}
+        return env_factory(self.learner, self.variation, self.split, self.layout, task=task,
+                           trial_episodes=self.trial_episodes, **kwargs)()  # fmt: skip
+
+
+class PolicyAgent:
+    """A trained PPO policy (specialists, multi-task, oracle, Reptile); adapts by fine-tuning."""
+
+    def __init__(self, learner: LearnerSpec, folder: Path, variation: str = "both", split: str = "heldout",
+                 position_layout: str = "interleaved") -> None:  # fmt: skip
+        self.name, self.learner, self.folder = learner.name, learner, Path(folder)
+        self.model, self.normalize = storage.load_model(self.folder, PPO)
+        self.normalize.training = False
+        self._trained_state = copy.deepcopy(self.model.policy.state_dict())
+        self._envs = _EvalEnvs(learner, variation, split, position_layout)
+        self._finetune = hyperparameters("finetune")
+
+    def reset(self) -> None:
+        self.model.policy.load_state_dict(self._trained_state)
+
+    def adapt(self, task: Task, k: int, seed: int) -> None:
+        if k == 0:
+            return
+        n_steps = k * MAX_EPISODE_STEPS
+        venv = make_vec(lambda: self._envs.make(task), 1, seed)
+        model, normalize = storage.load_model(
+            self.folder, PPO, venv, n_steps=n_steps, batch_size=min(n_steps, 100),
+            n_epochs=self._finetune["n_epochs"], learning_rate=self._finetune["learning_rate"], tensorboard_log=None,
+        )  # fmt: skip
+        normalize.training = False  # statistics stay those of training; only weights adapt
+        model.policy.load_state_dict(self._trained_state)
+        model.set_random_seed(seed)
+        model.learn(n_steps)
+        self.model.policy.load_state_dict(model.policy.state_dict())
+
+    def act(self, obs: dict) -> np.ndarray:
+        batch = {key: value[None] for key, value in self.normalize.normalize_obs(obs).items()}
+        action, _ = self.model.predict(batch, deterministic=True)
+        return action[0]
+
+    def rollout(self, task: Task, seed: int, render: bool = False) -> tuple[bool, list[np.ndarray]]:
+        env = self._envs.make(task, render)
+        info, frames = _run_episode(env, self.act, seed, render)
+        env.close()
+        return bool(info["is_success"]), frames
+
+
+class RL2Agent:
+    """A RecurrentPPO policy trained on trials; adapts in context (memory across episodes)."""
+
+    def __init__(self, learner: LearnerSpec, folder: Path, variation: str = "both", split: str = "heldout",
+                 position_layout: str = "interleaved") -> None:  # fmt: skip
+        self.name, self.learner, self.folder = learner.name, learner, Path(folder)
+        self.model, self.normalize = storage.load_model(self.folder, RecurrentPPO)
+        self.normalize.training = False
+        self._variation, self._split, self._layout = variation, split, position_layout
+        self.k = 0
+
+    def reset(self) -> None:
+        self.k = 0
+
+    def adapt(self, task: Task, k: int, seed: int) -> None:
+        self.k = k  # the adaptation episodes are played inside each evaluation trial
+
+    def rollout(self, task: Task, seed: int, render: bool = False) -> tuple[bool, list[np.ndarray]]:
+        kwargs = {"render_mode": "rgb_array"} if render else {}
+        env = env_factory(self.learner, self._variation, self._split, self._layout, task=task,
+                          trial_episodes=self.k + 1, **kwargs)()  # fmt: skip
+        state, start = None, np.ones((1,), bool)
+
+        def act(obs: dict) -> np.ndarray:
+            nonlocal state, start
+            batch = {key: value[None] for key, value in self.normalize.normalize_obs(obs).items()}
+            action, state = self.model.predict(batch, state=state, episode_start=start, deterministic=True)
+            start = np.zeros((1,), bool)
+            return action[0]
+
+        info, frames = _run_episode(env, act, seed, render)
+        env.close()
+        return bool(info["trial_successes"][-1]), frames
+
+
+class RandomAgent:
+    """Uniform random actions; no adaptation."""
+
+    def __init__(self, learner: LearnerSpec, variation: str = "both", split: str = "heldout",
+                 position_layout: str = "interleaved") -> None:  # fmt: skip
+        self.name = learner.name
+        self._envs = _EvalEnvs(learner, variation, split, position_layout)
+
+    def reset(self) -> None:
+        pass
+
+    def adapt(self, task: Task, k: int, seed: int) -> None:
+        pass
+
+    def rollout(self, task: Task, seed: int, render: bool = False) -> tuple[bool, list[np.ndarray]]:
+        env = self._envs.make(task, render)
+        env.action_space.seed(seed)
+        info, frames = _run_episode(env, lambda obs: env.action_space.sample(), seed, render)
+        env.close()
+        return bool(info["is_success"]), frames
+
+
+class ExpertAgent:
+    """The scripted expert, from privileged state; no adaptation."""
+
+    def __init__(self, learner: LearnerSpec, variation: str = "both", split: str = "heldout",
+                 position_layout: str = "interleaved") -> None:  # fmt: skip
+        self.name = learner.name
+        self._envs = _EvalEnvs(learner, variation, split, position_layout)
+
+    def reset(self) -> None:
+        pass
+
+    def adapt(self, task: Task, k: int, seed: int) -> None:
+        pass
+
+    def rollout(self, task: Task, seed: int, render: bool = False) -> tuple[bool, list[np.ndarray]]:
+        env = self._envs.make(task, render)
+        expert = ScriptedExpert()
+        info, frames = _run_episode(env, lambda obs: expert.act(env.unwrapped.state_observation()), seed, render)
+        env.close()
+        return bool(info["is_success"]), frames
+
+
+def load_agent(learner: LearnerSpec, folder: Path | None, variation: str = "both", split: str = "heldout",
+               position_layout: str = "interleaved") -> Agent:  # fmt: skip
+    """The agent for ``learner``, evaluated on ``variation``/``split`` (trained ones load from ``folder``)."""
+    torch.set_num_threads(1)
+    if learner.kind == "random":
+        return RandomAgent(learner, variation, split, position_layout)
+    if learner.kind == "expert":
+        return ExpertAgent(learner, variation, split, position_layout)
+    if folder is None:
+        raise ValueError(f"learner {learner.name!r} is trained: give the folder it was saved in")
+    agent_class = RL2Agent if learner.kind == "rl2" else PolicyAgent
+    return agent_class(learner, folder, variation, split, position_layout)

@@ -1,0 +1,74 @@
+"""Reptile (Nichol et al., 2018), first-order meta-learning of a PPO initialisation.
+
+Each meta-iteration draws one training task, runs ``inner_updates`` PPO updates on it
+from the current initialisation (all ``n_envs`` envs pinned to that task), and moves the
+initialisation a fraction ``meta_step_size`` of the way to the adapted weights. The
+result is saved as an ordinary PPO model, so it adapts to a new task by the same
+fine-tuning as every other learner. Normalisation statistics are shared across tasks.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from banana_grasp.agents import storage
+from banana_grasp.agents.config import LearnerSpec, hyperparameters
+from banana_grasp.agents.training import CurveAndCheckpoint, _truncate_curve, finish, new_model
+from banana_grasp.agents.vec import env_factory, make_vec
+from banana_grasp.envs import task_distribution
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecNormalize
+
+
+def _pinned_env(learner: LearnerSpec, task, n_envs: int, seed: int, layout: str, shared: VecNormalize) -> VecNormalize:
+    venv = make_vec(env_factory(learner, learner.variation, "train", layout, task=task), n_envs, seed)
+    normalize = VecNormalize(venv, norm_obs_keys=shared.norm_obs_keys, clip_obs=shared.clip_obs, gamma=shared.gamma)
+    normalize.obs_rms, normalize.ret_rms = shared.obs_rms, shared.ret_rms  # same objects: stats accumulate
+    return normalize
+
+
+def train_reptile(
+    learner: LearnerSpec,
+    seed: int,
+    steps: int,
+    folder: Path,
+    position_layout: str = "interleaved",
+    checkpoint_every: int = 20_000,
+    on_rollout=None,
+    algo_overrides: dict[str, Any] | None = None,
+) -> dict:
+    hp = hyperparameters(learner.hyperparameters)
+    n_envs, inner_updates, epsilon = hp["n_envs"], hp["inner_updates"], hp["meta_step_size"]
+    started = time.perf_counter()
+    tasks = task_distribution(learner.variation, "train", position_layout)
+    checkpoint = folder / "checkpoint"
+    if (checkpoint / "state.json").is_file():
+        model, shared = storage.load_model(checkpoint, PPO, tensorboard_log=str(folder / "tb"))
+        _truncate_curve(folder, model.num_timesteps)
+    else:
+        _truncate_curve(folder, 0)
+        first = make_vec(env_factory(learner, learner.variation, "train", position_layout), n_envs, seed)
+        model = new_model(learner, first, seed, folder / "tb", **(algo_overrides or {}))
+        shared = model.get_vec_normalize_env()
+    inner_steps = inner_updates * model.n_steps * n_envs
+    # The meta-iteration index seeds its task draw, so a resumed run continues the sequence.
+    iteration = model.num_timesteps // inner_steps
+    callback = CurveAndCheckpoint(folder, checkpoint_every, on_rollout)
+    while model.num_timesteps < steps:
+        rng = np.random.default_rng([seed, iteration])
+        env = _pinned_env(learner, tasks.sample(rng), n_envs, seed + iteration, position_layout, shared)
+        model.set_env(env)
+        model._last_obs = None  # force a reset into the new task
+        before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+        model.learn(inner_steps, callback=callback, reset_num_timesteps=False, tb_log_name="run")
+        with torch.no_grad():
+            after = model.policy.state_dict()
+            model.policy.load_state_dict({k: before[k] + epsilon * (after[k] - before[k]) for k in before})
+        iteration += 1
+    model.set_env(shared) if shared.venv is not None else None
+    return finish(learner, seed, model, folder, started, meta_iterations=int(iteration))
