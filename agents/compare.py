@@ -8,6 +8,7 @@ evaluation's ``outcomes/*.json``), so a run started again skips them and loses n
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import time
@@ -89,7 +90,8 @@ def prepare_run(run: Path, chosen: Preset) -> None:
                 f"{run} was made by banana-grasp {existing.get('package_version')}, this is "
                 f"{record['package_version']}: results would mix versions; choose another --out folder"
             )
-        if existing.get("config") != record["config"]:
+        # Compare as JSON: run.json holds lists where the preset holds tuples.
+        if existing.get("config") != json.loads(json.dumps(record["config"])):
             raise ValueError(f"{run} was made with a different {chosen.name!r} preset file; choose another --out folder")
     else:
         storage.write_json_atomic(path, record)

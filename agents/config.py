@@ -30,6 +30,7 @@ class LearnerSpec:
     role: str
     greyscale: bool = False
     hyperparameters: str | None = None
+    normalize_all_keys: bool = False  # ablation: normalise colour too (see vec.RAW_KEYS)
 
     def __post_init__(self) -> None:
         for label, value, allowed in (

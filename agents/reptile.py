@@ -18,7 +18,7 @@ import torch
 
 from banana_grasp.agents import storage
 from banana_grasp.agents.config import LearnerSpec, hyperparameters
-from banana_grasp.agents.training import CurveAndCheckpoint, _truncate_curve, finish, new_model
+from banana_grasp.agents.training import CurveAndCheckpoint, _truncate_curve, finish, new_model, save_checkpoint
 from banana_grasp.agents.vec import env_factory, make_vec
 from banana_grasp.envs import task_distribution
 from stable_baselines3 import PPO
@@ -58,7 +58,10 @@ def train_reptile(
     inner_steps = inner_updates * model.n_steps * n_envs
     # The meta-iteration index seeds its task draw, so a resumed run continues the sequence.
     iteration = model.num_timesteps // inner_steps
-    callback = CurveAndCheckpoint(folder, checkpoint_every, on_rollout)
+    # Checkpoints only between meta-iterations: mid-iteration weights are adapted to one task,
+    # not the meta-initialisation, and the iteration count is recovered from the steps.
+    callback = CurveAndCheckpoint(folder, None, on_rollout)
+    last_checkpoint = model.num_timesteps
     while model.num_timesteps < steps:
         rng = np.random.default_rng([seed, iteration])
         env = _pinned_env(learner, tasks.sample(rng), n_envs, seed + iteration, position_layout, shared)
@@ -70,5 +73,8 @@ def train_reptile(
             after = model.policy.state_dict()
             model.policy.load_state_dict({k: before[k] + epsilon * (after[k] - before[k]) for k in before})
         iteration += 1
+        if model.num_timesteps < steps and model.num_timesteps - last_checkpoint >= checkpoint_every:
+            save_checkpoint(folder, model)
+            last_checkpoint = model.num_timesteps
     model.set_env(shared) if shared.venv is not None else None
     return finish(learner, seed, model, folder, started, meta_iterations=int(iteration))

@@ -87,6 +87,8 @@ def load_model(folder: Path, algo: type[BaseAlgorithm], venv: VecEnv | None = No
         normalize.set_venv(venv)
     try:
         model = algo.load(model_path, env=normalize if venv is not None else None, device="cpu", custom_objects=overrides)
-    except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, EOFError) as error:
+    # AssertionError: SB3 asserts that the zip holds "data"; a truncated model.zip can still
+    # open as a zip (the .pth files inside are zips too) and fail only there.
+    except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, EOFError, AssertionError) as error:
         raise ValueError(f"corrupt model file {model_path}: {error}") from error
     return model, normalize

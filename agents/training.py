@@ -36,19 +36,25 @@ CURVE_FIELDS = ("steps", "success_rate", "episodes", "wall_seconds")
 
 
 class CurveAndCheckpoint(BaseCallback):
-    """After each rollout: one row of ``curve.csv``; every ``checkpoint_every`` steps: a checkpoint."""
+    """After each rollout: one row of ``curve.csv``; every ``checkpoint_every`` steps: a checkpoint.
 
-    def __init__(self, folder: Path, checkpoint_every: int, on_rollout=None) -> None:
+    One callback may serve several ``learn()`` calls (Reptile: one per meta-iteration), so
+    the wall clock and the checkpoint counter start once, when the callback is made (after
+    the curve is truncated to the checkpoint a run resumes from). ``checkpoint_every=None``:
+    no checkpoints here (Reptile saves its own, between meta-iterations).
+    """
+
+    def __init__(self, folder: Path, checkpoint_every: int | None, on_rollout=None) -> None:
         super().__init__()
         self.folder, self.checkpoint_every, self.on_rollout = folder, checkpoint_every, on_rollout
         self._successes: list[bool] = []
-        self._last_checkpoint = 0
+        self._last_checkpoint: int | None = None
         self._started = time.perf_counter()
-        self._wall_before = 0.0
+        self._wall_before = _last_wall(folder / "curve.csv")
 
     def _on_training_start(self) -> None:
-        self._last_checkpoint = self.num_timesteps
-        self._wall_before = _last_wall(self.folder / "curve.csv")
+        if self._last_checkpoint is None:
+            self._last_checkpoint = self.num_timesteps
 
     def _on_step(self) -> bool:
         for done, info in zip(self.locals["dones"], self.locals["infos"]):
@@ -61,7 +67,8 @@ class CurveAndCheckpoint(BaseCallback):
         wall = self._wall_before + time.perf_counter() - self._started
         _append_curve(self.folder / "curve.csv", (self.num_timesteps, rate, len(self._successes), round(wall, 2)))
         self._successes = []
-        if self.num_timesteps - self._last_checkpoint >= self.checkpoint_every:
+        every = self.checkpoint_every
+        if every is not None and self.num_timesteps - self._last_checkpoint >= every:
             save_checkpoint(self.folder, self.model)
             self._last_checkpoint = self.num_timesteps
         if self.on_rollout is not None:
@@ -117,7 +124,7 @@ def build_venv(learner: LearnerSpec, seed: int, trial_episodes: int, position_la
 def new_model(learner: LearnerSpec, venv: VecEnv, seed: int, tensorboard: Path | None, **overrides: Any):
     hp = hyperparameters(learner.hyperparameters)
     algo, policy = ALGORITHMS[learner.kind]
-    normalize = VecNormalize(venv, norm_obs_keys=normalized_keys(venv.observation_space), **hp["normalize"])
+    normalize = VecNormalize(venv, norm_obs_keys=normalized_keys(venv.observation_space, learner.normalize_all_keys), **hp["normalize"])
     kwargs = {**hp["algo"], **overrides}
     return algo(policy, normalize, seed=seed, device="cpu", verbose=0, tensorboard_log=tensorboard and str(tensorboard), **kwargs)
 

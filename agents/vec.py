@@ -119,5 +119,5 @@ def make_vec(factory: Callable[[], gym.Env], n_envs: int, seed: int) -> VecEnv:
     return VecMonitor(venv)
 
 
-def normalized_keys(observation_space: spaces.Dict) -> list[str]:
-    return [key for key in observation_space.spaces if key not in RAW_KEYS]
+def normalized_keys(observation_space: spaces.Dict, all_keys: bool = False) -> list[str]:
+    return [key for key in observation_space.spaces if all_keys or key not in RAW_KEYS]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-# Headless rendering by default: MuJoCo reads MUJOCO_GL when it first makes a context.
+# Headless rendering by default. MuJoCo reads MUJOCO_GL when it is imported, so this
+# works when banana_grasp.envs is imported before mujoco (otherwise set MUJOCO_GL yourself).
 if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
     os.environ["MUJOCO_GL"] = "egl"
 

@@ -322,6 +322,8 @@ class BananaGraspEnv(gym.Env, EzPickle):
     def step(self, action):
         m, d = self.model, self.data
         action = np.asarray(action, dtype=np.float64)
+        if not math.isfinite(action.sum()):
+            raise ValueError(f"action must be finite (in [-1, 1]); got {action}")
         hand = d.qpos[self._hand_qpos]
         # Servo targets move relative to the measured pose (no target wind-up against the table).
         target = hand + np.minimum(np.maximum(action[:4], -1.0), 1.0) * self._step_scale
@@ -334,7 +336,8 @@ class BananaGraspEnv(gym.Env, EzPickle):
             # MuJoCo checks for non-finite or huge state each step and resets diverged data;
             # either way this episode is over.
             info = {"task": self.task, "is_success": False, "physics_diverged": True}
-            return self._last_obs, 0.0, True, False, info
+            # A copy: the previous step returned these very arrays, and callers may keep them.
+            return {k: v.copy() for k, v in self._last_obs.items()}, 0.0, True, False, info
 
         obs = self._get_obs()
         touch = d.sensordata[self._touch]

@@ -3,7 +3,9 @@
 Prints a Markdown table: state env steps/s with random actions; raw ``mujoco.mj_step``
 steps/s for the same substeps on the same trajectory (same controls, same start
 states), and the ratio of the two (the env's overhead); pixel env steps/s at 64x64 and
-84x84. Run with ``MUJOCO_GL=egl`` on a headless machine.
+84x84. Times are this process's CPU time (``time.process_time``), so other programs
+competing for the cores disturb the figures less than wall time would. Run with
+``MUJOCO_GL=egl`` on a headless machine.
 
     python scripts/bench_env.py --steps 5000
 """
@@ -13,51 +15,49 @@ from __future__ import annotations
 import argparse
 import time
 
+import banana_grasp.envs  # noqa: F401  (first: registers the ids and sets MUJOCO_GL before mujoco loads)
 import gymnasium as gym
 import mujoco
 import numpy as np
 
-import banana_grasp.envs  # noqa: F401  (registers the ids)
-
 ENV_ID = "BananaGrasp/Lift-Both-v0"
 
 
-def time_state_env(steps: int, seed: int) -> tuple[float, list]:
-    """Seconds spent in env.step over ``steps`` random actions, and the trajectory to replay."""
+def time_state_env(steps: int, seed: int, blocks: int = 10) -> tuple[float, float]:
+    """Seconds in env.step and in raw mj_step for the same substeps, states and controls.
+
+    Measured in alternating blocks (env, then raw replay of that block), so a change in the
+    machine's load during the run affects both sides alike.
+    """
     env = gym.make(ENV_ID)
     model, data = env.unwrapped.model, env.unwrapped.data
+    frame_skip = env.unwrapped._frame_skip
+    replay = mujoco.MjData(model)
+    kind = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(model, kind))
     env.action_space.seed(seed)
     env.reset(seed=seed)
-    actions = [env.action_space.sample() for _ in range(steps)]
-    trajectory, elapsed = [], 0.0
-    state_size = mujoco.mj_stateSize(model, mujoco.mjtState.mjSTATE_INTEGRATION)
-    for action in actions:
-        start_state = np.empty(state_size)
-        mujoco.mj_getState(model, data, start_state, mujoco.mjtState.mjSTATE_INTEGRATION)
-        tic = time.perf_counter()
-        _, _, terminated, truncated, _ = env.step(action)
-        elapsed += time.perf_counter() - tic
-        trajectory.append((start_state, data.ctrl.copy()))
-        if terminated or truncated:
-            env.reset()
+    env_seconds = raw_seconds = 0.0
+    for _ in range(blocks):
+        trajectory = []
+        for _ in range(steps // blocks):
+            action = env.action_space.sample()
+            mujoco.mj_getState(model, data, state, kind)
+            start = state.copy()
+            tic = time.process_time()
+            _, _, terminated, truncated, _ = env.step(action)
+            env_seconds += time.process_time() - tic
+            trajectory.append((start, data.ctrl.copy()))
+            if terminated or truncated:
+                env.reset()
+        for start, ctrl in trajectory:
+            mujoco.mj_setState(model, replay, start, kind)
+            replay.ctrl[:] = ctrl
+            tic = time.process_time()
+            mujoco.mj_step(model, replay, nstep=frame_skip)
+            raw_seconds += time.process_time() - tic
     env.close()
-    return elapsed, trajectory
-
-
-def time_raw_physics(trajectory: list, frame_skip: int) -> float:
-    """Seconds of mj_step alone for the same substeps, from the same states and controls."""
-    env = gym.make(ENV_ID)
-    model, data = env.unwrapped.model, env.unwrapped.data
-    env.reset(seed=0)
-    elapsed = 0.0
-    for state, ctrl in trajectory:
-        mujoco.mj_setState(model, data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
-        data.ctrl[:] = ctrl
-        tic = time.perf_counter()
-        mujoco.mj_step(model, data, nstep=frame_skip)
-        elapsed += time.perf_counter() - tic
-    env.close()
-    return elapsed
+    return env_seconds, raw_seconds
 
 
 def time_pixel_env(steps: int, size: int, seed: int) -> float:
@@ -68,9 +68,9 @@ def time_pixel_env(steps: int, size: int, seed: int) -> float:
     elapsed = 0.0
     for _ in range(steps):
         action = env.action_space.sample()
-        tic = time.perf_counter()
+        tic = time.process_time()
         _, _, terminated, truncated, _ = env.step(action)
-        elapsed += time.perf_counter() - tic
+        elapsed += time.process_time() - tic
         if terminated or truncated:
             env.reset()
     env.close()
@@ -85,11 +85,11 @@ def main() -> None:
     args = parser.parse_args()
 
     frame_skip = gym.make(ENV_ID).unwrapped._frame_skip
-    env_seconds, trajectory = time_state_env(args.steps, args.seed)
-    raw_seconds = time_raw_physics(trajectory, frame_skip)
+    env_seconds, raw_seconds = time_state_env(args.steps, args.seed)
+    steps = args.steps // 10 * 10
     rows = [
-        ("state env (env.step)", args.steps / env_seconds, ""),
-        (f"raw mj_step x{frame_skip}, same trajectory", args.steps / raw_seconds, ""),
+        ("state env (env.step)", steps / env_seconds, ""),
+        (f"raw mj_step x{frame_skip}, same trajectory", steps / raw_seconds, ""),
         ("overhead: env time / raw physics time", None, f"{env_seconds / raw_seconds:.3f}x (target <= 1.15x)"),
     ]
     for size in (64, 84):

@@ -81,7 +81,7 @@ class ExpertRun:
             for k in range(EXPERT_WORKERS)
         ]
         # Output goes to files, not pipes: nothing blocks however much a worker writes.
-        self._outputs = [tempfile.TemporaryFile("w+") for _ in shares]
+        self._outputs = [tempfile.TemporaryFile("w+") for _ in shares]  # noqa: SIM115 (closed in kill())
         self._procs = [
             subprocess.Popen(
                 [sys.executable, os.path.abspath(__file__), json.dumps(share)],

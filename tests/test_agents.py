@@ -1,0 +1,537 @@
+"""Tests for the learners, adaptation, evaluation and storage of banana_grasp.agents.
+
+Every learner is trained for a few hundred steps only (nothing learns): the tests check
+the plumbing, files and interfaces, not performance. All outputs go to pytest's tmp dirs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from banana_grasp.agents import config, storage
+from banana_grasp.agents.adaptation import (
+    ExpertAgent,
+    PolicyAgent,
+    RandomAgent,
+    RL2Agent,
+    load_agent,
+)
+from banana_grasp.agents.config import LearnerSpec
+from banana_grasp.agents.evaluation import (
+    Outcome,
+    evaluate_heldout,
+    evaluate_train,
+    sample_tasks,
+    success_matrix,
+)
+from banana_grasp.agents.training import read_curve, train
+from banana_grasp.agents.vec import RAW_KEYS, Trial, env_factory
+from banana_grasp.envs import MAX_EPISODE_STEPS, task_distribution
+
+PPO_TINY = {"n_steps": 32, "batch_size": 64, "n_epochs": 1}  # 8 envs: 256 steps per rollout
+RL2_TINY = {"n_steps": 100, "batch_size": 400, "n_epochs": 1}  # 8 envs: 800 steps per rollout
+N_ENVS = 8
+RENDER_SIZE = 256  # the env's default render_size
+
+# learner -> (budget, overrides). PPO's budget is not a whole number of rollouts, so the
+# saved step count must round up past it; Reptile gets two meta-iterations (2 x 2 x 256).
+BUDGETS = {
+    "position-specialist": (300, PPO_TINY),
+    "position-specialist-grey": (256, PPO_TINY),
+    "rl2": (800, RL2_TINY),
+    "reptile": (1024, PPO_TINY),
+}
+SAVED_FILES = ("model.zip", "vecnormalize.pkl", "meta.json", "curve.csv")
+
+
+class Interrupt(Exception):
+    """Raised from on_rollout to simulate a run killed after a checkpoint."""
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {name: (folder / name).stat().st_mtime_ns for name in SAVED_FILES}
+
+
+def _weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, tuple[Path, dict, float]]:
+    """Each learner kind trained once at a tiny budget: name -> (folder, meta, seconds)."""
+    root = tmp_path_factory.mktemp("learners")
+    out = {}
+    for name, (budget, overrides) in BUDGETS.items():
+        folder = root / name
+        started = time.perf_counter()
+        meta = train(config.learner(name), 3, budget, folder, algo_overrides=overrides)
+        out[name] = (folder, meta, time.perf_counter() - started)
+    return out
+
+
+@pytest.fixture(scope="module")
+def heldout_tasks() -> list:
+    return sample_tasks(2, 12345)
+
+
+# ----------------------------------------------------------------- training
+
+
+@pytest.mark.parametrize("name", list(BUDGETS))
+def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) -> None:
+    folder, meta, seconds = trained[name]
+    budget, overrides = BUDGETS[name]
+    spec = config.learner(name)
+    for file in SAVED_FILES:
+        assert (folder / file).is_file(), f"{file} missing from {folder}"
+    assert storage.is_complete(folder)
+    assert not (folder / "checkpoint").exists(), "checkpoint/ must be removed once training finishes"
+
+    saved = storage.read_json(folder / storage.META)
+    assert saved == meta
+    assert saved["learner"] == name and saved["kind"] == spec.kind and saved["seed"] == 3
+    assert saved["steps"] >= budget
+    assert saved["greyscale"] is spec.greyscale
+    for package in ("banana-grasp", "mujoco", "gymnasium", "stable-baselines3", "torch", "numpy"):
+        assert saved["versions"].get(package) not in (None, "", "not installed"), package
+    if name == "position-specialist":  # 300 steps is not a whole number of 256-step rollouts
+        assert saved["steps"] == 512
+
+    curve = read_curve(folder)
+    assert curve, "curve.csv has no rows"
+    steps = [row["steps"] for row in curve]
+    assert steps == sorted(set(steps)) and steps[-1] == saved["steps"]
+    rollout = N_ENVS * overrides["n_steps"]
+    assert steps == [rollout * (i + 1) for i in range(len(steps))]
+    # Wall time: monotone, and never more than the time train() actually took.
+    walls = [row["wall_seconds"] for row in curve]
+    assert walls == sorted(walls)
+    assert walls[-1] <= seconds + 0.05, f"curve claims {walls[-1]} s, training took {seconds:.2f} s"
+    if name == "reptile":
+        assert saved["meta_iterations"] == budget // (2 * rollout)
+
+    # A second call with the same (or a smaller) budget loads nothing and trains nothing.
+    before = _mtimes(folder)
+
+    def no_training(steps: int) -> None:
+        raise AssertionError("train() trained again a learner that was complete")
+
+    again = train(spec, 3, budget, folder, algo_overrides=overrides, on_rollout=no_training)
+    assert again == meta
+    again = train(spec, 3, budget // 2, folder, algo_overrides=overrides, on_rollout=no_training)
+    assert again == meta
+    assert _mtimes(folder) == before
+
+
+def test_untrained_kinds_cannot_be_trained(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="random"):
+        train(config.learner("random"), 0, 100, tmp_path / "random")
+    assert not (tmp_path / "random").exists()
+
+
+@pytest.mark.parametrize(
+    "name, budget, interrupt_after, checkpoint_steps",
+    [
+        # PPO: a checkpoint after every rollout; killed after the 2nd one (512 steps).
+        ("position-specialist", 1024, 2, 512),
+        # Reptile: checkpoints only between meta-iterations (512 steps each); killed in
+        # the 3rd iteration, after its first rollout, it resumes from the end of the 2nd.
+        ("reptile", 2048, 5, 1024),
+    ],
+)
+def test_interrupted_training_resumes_from_its_checkpoint(
+    tmp_path: Path, name: str, budget: int, interrupt_after: int, checkpoint_steps: int
+) -> None:
+    spec, folder = config.learner(name), tmp_path / name
+    seen: list[int] = []
+
+    def interrupt(steps: int) -> None:
+        seen.append(steps)
+        if len(seen) == interrupt_after:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(spec, 0, budget, folder, checkpoint_every=1, on_rollout=interrupt, algo_overrides=PPO_TINY)
+    state = folder / "checkpoint" / "state.json"
+    assert state.is_file()
+    assert storage.read_json(state)["steps"] == checkpoint_steps
+    assert not (folder / "meta.json").exists()
+    assert not storage.is_complete(folder)
+
+    resumed: list[int] = []
+    meta = train(spec, 0, budget, folder, checkpoint_every=1, on_rollout=resumed.append, algo_overrides=PPO_TINY)
+    assert resumed[0] == checkpoint_steps + N_ENVS * PPO_TINY["n_steps"], "did not resume from the checkpoint"
+    assert meta["steps"] >= budget
+    assert storage.read_json(folder / "meta.json")["steps"] == meta["steps"]
+    assert not (folder / "checkpoint").exists()
+    steps = [row["steps"] for row in read_curve(folder)]
+    assert all(a < b for a, b in zip(steps, steps[1:])), f"curve steps not strictly increasing: {steps}"
+    assert steps == list(range(256, meta["steps"] + 1, 256))
+    walls = [row["wall_seconds"] for row in read_curve(folder)]
+    assert walls == sorted(walls)
+
+
+# ------------------------------------------------------------ normalisation
+
+
+@pytest.mark.parametrize("name", ["position-specialist", "position-specialist-grey"])
+def test_vecnormalize_leaves_raw_keys_alone(trained, heldout_tasks, name: str) -> None:
+    folder = trained[name][0]
+    agent = load_agent(config.learner(name), folder)
+    normalize = agent.normalize
+    keys = set(normalize.observation_space.spaces)
+    raw_present = keys & set(RAW_KEYS)
+    colour_key = "banana_luminance" if name.endswith("grey") else "banana_color"
+    assert colour_key in raw_present
+    assert set(normalize.norm_obs_keys) == keys - set(RAW_KEYS)
+
+    env = env_factory(config.learner(name), "both", "heldout", task=heldout_tasks[0])()
+    obs, _ = env.reset(seed=0)
+    env.close()
+    normed = normalize.normalize_obs(obs)
+    for key in raw_present:
+        np.testing.assert_array_equal(normed[key], obs[key], err_msg=key)
+    assert not np.allclose(normed["gripper_pos"], obs["gripper_pos"]), "gripper_pos should be normalised"
+
+
+# --------------------------------------------------------------- adaptation
+
+
+def test_policy_agent_adapts_by_finetuning_and_resets(trained, heldout_tasks) -> None:
+    folder = trained["position-specialist"][0]
+    agent = load_agent(config.learner("position-specialist"), folder)
+    assert isinstance(agent, PolicyAgent)
+    task = heldout_tasks[0]
+    saved = _weights(storage.load_model(folder, agent.model.__class__)[0].policy)
+    assert _same_weights(_weights(agent.model.policy), saved)
+
+    agent.adapt(task, 0, seed=7)
+    assert _same_weights(_weights(agent.model.policy), saved), "k=0 must change no weight"
+
+    agent.adapt(task, 1, seed=7)
+    adapted = _weights(agent.model.policy)
+    assert not _same_weights(adapted, saved), "k=1 fine-tuning changed no weight"
+    agent.adapt(task, 1, seed=7)  # from the trained weights again, same seed: same result
+    assert _same_weights(_weights(agent.model.policy), adapted)
+
+    agent.reset()
+    assert _same_weights(_weights(agent.model.policy), saved), "reset() must restore the trained weights"
+
+    success, frames = agent.rollout(task, seed=1)
+    assert isinstance(success, bool) and frames == []
+    success_r, frames = agent.rollout(task, seed=1, render=True)
+    assert success_r == success  # deterministic policy, same seed
+    assert len(frames) == MAX_EPISODE_STEPS + 1
+    assert frames[0].shape == (RENDER_SIZE, RENDER_SIZE, 3) and frames[0].dtype == np.uint8
+
+
+def test_rl2_agent_adapts_in_context(trained, heldout_tasks) -> None:
+    agent = load_agent(config.learner("rl2"), trained["rl2"][0])
+    assert isinstance(agent, RL2Agent)
+    task = heldout_tasks[1]
+    before = _weights(agent.model.policy)
+
+    agent.adapt(task, 0, seed=2)
+    success, frames = agent.rollout(task, seed=4, render=True)
+    assert isinstance(success, bool)
+    # One reset frame, then one per step of a 1-episode trial.
+    assert len(frames) == 1 + MAX_EPISODE_STEPS
+
+    agent.adapt(task, 1, seed=2)
+    success, frames = agent.rollout(task, seed=4, render=True)
+    assert isinstance(success, bool)
+    # k = 1: the evaluated episode is the 2nd of a 2-episode trial (one reset frame, then one per step).
+    assert len(frames) == 1 + 2 * MAX_EPISODE_STEPS
+    assert frames[0].shape == (RENDER_SIZE, RENDER_SIZE, 3)
+    assert agent.rollout(task, seed=4)[1] == []
+    assert _same_weights(_weights(agent.model.policy), before), "RL^2 must not change its weights"
+
+    agent.reset()
+    assert len(agent.rollout(task, seed=4, render=True)[1]) == 1 + MAX_EPISODE_STEPS
+
+
+def test_reference_agents_honour_the_interface(heldout_tasks) -> None:
+    random_agent = load_agent(config.learner("random"), None)
+    expert = load_agent(config.learner("expert"), None)
+    assert isinstance(random_agent, RandomAgent) and isinstance(expert, ExpertAgent)
+    for agent in (random_agent, expert):
+        agent.reset()
+        agent.adapt(heldout_tasks[0], 1, seed=0)
+        success, frames = agent.rollout(heldout_tasks[0], seed=0)
+        assert isinstance(success, bool) and frames == []
+    assert random_agent.rollout(heldout_tasks[0], seed=5) == random_agent.rollout(heldout_tasks[0], seed=5)
+    assert all(expert.rollout(task, seed=11)[0] for task in heldout_tasks), "the expert fails a held-out task"
+    success, frames = expert.rollout(heldout_tasks[0], seed=11, render=True)
+    assert success and len(frames) == MAX_EPISODE_STEPS + 1
+
+
+def test_load_agent_needs_a_folder_for_trained_learners() -> None:
+    with pytest.raises(ValueError, match="position-specialist"):
+        load_agent(config.learner("position-specialist"), None)
+
+
+# --------------------------------------------------------------- evaluation
+
+
+class SpyAgent:
+    """Records the protocol's calls; succeeds only after adapting."""
+
+    name = "spy"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.adapted = False
+
+    def reset(self) -> None:
+        self.calls.append(("reset",))
+        self.adapted = False
+
+    def adapt(self, task, k: int, seed: int) -> None:
+        self.calls.append(("adapt", task, k))
+        self.adapted = k > 0
+
+    def rollout(self, task, seed: int, render: bool = False):
+        self.calls.append(("rollout", task, seed))
+        return self.adapted, []
+
+
+def test_evaluate_heldout_follows_the_protocol(heldout_tasks) -> None:
+    tasks = sample_tasks(3, 1)
+    spy = SpyAgent()
+    outcomes = evaluate_heldout(spy, tasks, k=2, episodes=2, seed=9)
+    assert len(outcomes) == 2 * 2 * 3
+    assert [(o.phase, o.task, o.episode) for o in outcomes] == [
+        (phase, t, e) for t in range(3) for phase in ("zero-shot", "adapted") for e in range(2)
+    ]
+    assert all(o.learner == "spy" and o.seed == 9 for o in outcomes)
+    assert all(o.success == (o.phase == "adapted") for o in outcomes)
+    per_task = [
+        ("reset",), ("rollout",), ("rollout",), ("adapt",), ("rollout",), ("rollout",),
+    ]  # fmt: skip
+    kinds = [call[:1] for call in spy.calls]
+    assert kinds == per_task * 3 + [("reset",)]
+    assert [c[1:] for c in spy.calls if c[0] == "adapt"] == [(task, 2) for task in tasks]
+    rollout_seeds = [c[2] for c in spy.calls if c[0] == "rollout"]
+    assert len(set(rollout_seeds)) == len(rollout_seeds), "episodes must get distinct seeds"
+    assert evaluate_heldout(SpyAgent(), tasks, k=2, episodes=2, seed=9) == outcomes
+
+    zero_shot = evaluate_heldout(SpyAgent(), tasks, k=0, episodes=3, seed=9)
+    assert len(zero_shot) == 3 * 3 and {o.phase for o in zero_shot} == {"zero-shot"}
+    with pytest.raises(ValueError):
+        evaluate_heldout(SpyAgent(), tasks, k=-1, episodes=1, seed=0)
+    with pytest.raises(ValueError):
+        evaluate_heldout(SpyAgent(), tasks, k=1, episodes=0, seed=0)
+
+    train_outcomes = evaluate_train(SpyAgent(), tasks, seed=4)
+    assert [(o.phase, o.task, o.episode, o.seed) for o in train_outcomes] == [("train", t, 0, 4) for t in range(3)]
+
+    # A real agent: the expert, through the same protocol.
+    expert = ExpertAgent(config.learner("expert"))
+    real = evaluate_heldout(expert, heldout_tasks, k=1, episodes=1, seed=0)
+    assert len(real) == 1 * 2 * len(heldout_tasks) and all(o.success for o in real)
+
+
+def test_success_matrix_shape_and_missing_outcomes() -> None:
+    outcomes = [
+        Outcome("a", seed, "adapted", task, episode, success=(seed + task + episode) % 2 == 0)
+        for seed in (0, 5)
+        for task in range(3)
+        for episode in range(2)
+    ]
+    outcomes.append(Outcome("b", 0, "adapted", 0, 0, True))  # another learner: ignored
+    outcomes.append(Outcome("a", 0, "zero-shot", 0, 0, True))  # another phase: ignored
+    matrix = success_matrix(outcomes, "a", "adapted", [0, 5], 3)
+    assert matrix.shape == (2, 3)
+    np.testing.assert_array_equal(matrix, np.full((2, 3), 0.5))
+    only_ok = [o for o in outcomes if not (o.learner == "a" and o.episode == 1)]
+    np.testing.assert_array_equal(
+        success_matrix(only_ok, "a", "adapted", [0, 5], 3), [[1, 0, 1], [0, 1, 0]]
+    )
+    with pytest.raises(ValueError, match="a"):
+        success_matrix(outcomes, "a", "adapted", [0, 5, 7], 3)  # seed 7 never evaluated
+    with pytest.raises(ValueError):
+        success_matrix(outcomes, "a", "adapted", [0, 5], 4)  # task 3 never evaluated
+    with pytest.raises(ValueError):
+        success_matrix(outcomes, "a", "train", [0], 1)
+
+
+# ------------------------------------------------------------ storage errors
+
+
+def test_missing_model_names_the_file(tmp_path: Path) -> None:
+    from stable_baselines3 import PPO
+
+    with pytest.raises(FileNotFoundError) as error:
+        storage.load_model(tmp_path, PPO)
+    assert str(tmp_path / "model.zip") in str(error.value)
+    with pytest.raises(FileNotFoundError, match="meta.json"):
+        storage.read_json(tmp_path / "meta.json")
+
+
+def test_corrupt_files_give_value_errors_naming_them(trained, tmp_path: Path) -> None:
+    from stable_baselines3 import PPO
+
+    source = trained["position-specialist"][0]
+    folder = tmp_path / "learner"
+    folder.mkdir()
+    shutil.copy(source / "vecnormalize.pkl", folder / "vecnormalize.pkl")
+    model_bytes = (source / "model.zip").read_bytes()
+
+    # vecnormalize.pkl present but model.zip missing
+    with pytest.raises(FileNotFoundError, match="model.zip"):
+        storage.load_model(folder, PPO)
+
+    def expect_corrupt_model(data: bytes) -> None:
+        (folder / "model.zip").write_bytes(data)
+        with pytest.raises(ValueError) as error:
+            storage.load_model(folder, PPO)
+        assert str(folder / "model.zip") in str(error.value)
+
+    expect_corrupt_model(b"this is not a zip file\x00\x01\x02" * 10)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes.txt", "a zip, but not a model")
+    expect_corrupt_model(buffer.getvalue())
+    # Truncated copies (an interrupted transfer), at lengths that fail in different places.
+    for n in (100, len(model_bytes) // 2, len(model_bytes) - 49):
+        expect_corrupt_model(model_bytes[:n])
+
+    (folder / "model.zip").write_bytes(model_bytes)
+    storage.load_model(folder, PPO)  # intact again: loads
+    normalize_bytes = (folder / "vecnormalize.pkl").read_bytes()
+    for data in (b"garbage\x00\xff" * 20, normalize_bytes[: len(normalize_bytes) // 2], b""):
+        (folder / "vecnormalize.pkl").write_bytes(data)
+        with pytest.raises(ValueError) as error:
+            storage.load_model(folder, PPO)
+        assert str(folder / "vecnormalize.pkl") in str(error.value)
+
+    bad_json = tmp_path / "meta.json"
+    for text in ("{not json", '{"steps": 1'):
+        bad_json.write_text(text)
+        with pytest.raises(ValueError) as error:
+            storage.read_json(bad_json)
+        assert str(bad_json) in str(error.value)
+    bad_json.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ValueError, match="meta.json"):
+        storage.read_json(bad_json)
+
+
+def test_corrupt_checkpoint_is_reported_not_silently_retrained(trained, tmp_path: Path) -> None:
+    folder = tmp_path / "learner"
+    (folder / "checkpoint").mkdir(parents=True)
+    storage.write_json_atomic(folder / "checkpoint" / "state.json", {"steps": 256})
+    (folder / "checkpoint" / "model.zip").write_bytes(b"garbage")
+    shutil.copy(trained["position-specialist"][0] / "vecnormalize.pkl", folder / "checkpoint" / "vecnormalize.pkl")
+    with pytest.raises(ValueError, match="checkpoint"):
+        train(config.learner("position-specialist"), 0, 512, folder, algo_overrides=PPO_TINY)
+
+
+# ------------------------------------------------------------ configuration
+
+
+def test_unknown_learner_and_preset_list_the_allowed_names() -> None:
+    with pytest.raises(ValueError, match="nope") as error:
+        config.learner("nope")
+    for name in ("position-specialist", "rl2", "reptile", "expert"):
+        assert name in str(error.value)
+    with pytest.raises(ValueError, match="nope") as error:
+        config.preset("nope")
+    for name in ("tiny", "quick", "full"):
+        assert name in str(error.value)
+    with pytest.raises(ValueError, match="nope"):
+        config.hyperparameters("nope")
+
+
+def test_learner_spec_rejects_unknown_fields() -> None:
+    with pytest.raises(ValueError, match="variation") as error:
+        LearnerSpec(name="x", kind="ppo", variation="sideways", role="single-task")
+    assert "color-or-position" in str(error.value) and "sideways" in str(error.value)
+    with pytest.raises(ValueError, match="kind"):
+        LearnerSpec(name="x", kind="dqn", variation="color", role="single-task")
+    with pytest.raises(ValueError, match="role"):
+        LearnerSpec(name="x", kind="ppo", variation="color", role="boss")
+    assert LearnerSpec(name="x", kind="ppo", variation="color", role="single-task").trained
+    assert not LearnerSpec(name="x", kind="expert", variation="both", role="reference").trained
+
+
+def test_presets_load_and_name_their_learners() -> None:
+    for name in config.preset_names():
+        chosen = config.preset(name)
+        assert chosen.seeds and chosen.learners and chosen.k_episodes >= 0
+        for learner_name in chosen.learners:
+            spec = config.learner(learner_name)
+            if spec.trained:
+                assert chosen.steps_for(spec) > 0
+
+
+# ------------------------------------------------------------ trial wrapper
+
+
+def test_trial_wrapper_chains_episodes_of_one_task() -> None:
+    spec = config.learner("rl2")
+    env = env_factory(spec, spec.variation, "train", trial_episodes=2)()
+    trial = env
+    while not isinstance(trial, Trial):
+        trial = trial.env
+    assert trial.episodes == 2
+    for key in ("prev_action", "prev_reward", "prev_done"):
+        assert key in env.observation_space.spaces
+
+    obs, info = env.reset(seed=3)
+    assert env.observation_space.contains(obs)
+    np.testing.assert_array_equal(obs["prev_action"], np.zeros(5, np.float32))
+    assert obs["prev_reward"][0] == 0.0 and obs["prev_done"][0] == 0.0
+    task = info["task"]
+    rng = np.random.default_rng(0)
+    steps, boundaries = 0, []
+    while True:
+        action = rng.uniform(-1.5, 1.5, 5).astype(np.float32)  # out of range: prev_action is clipped
+        obs, reward, terminated, truncated, info = env.step(action)
+        steps += 1
+        np.testing.assert_array_equal(obs["prev_action"], np.clip(action, -1, 1))
+        assert obs["prev_reward"][0] == np.float32(reward)
+        if obs["prev_done"][0] == 1.0:
+            boundaries.append(steps)
+        if terminated or truncated:
+            break
+        assert env.unwrapped.task == task, "the task changed inside a trial"
+        assert "trial_successes" not in info
+    assert steps == 2 * MAX_EPISODE_STEPS, "a 2-episode trial of 100-step episodes"
+    assert boundaries == [MAX_EPISODE_STEPS, 2 * MAX_EPISODE_STEPS]
+    assert truncated and not terminated
+    assert len(info["trial_successes"]) == 2 and all(isinstance(s, bool) for s in info["trial_successes"])
+    env.close()
+
+    # The first observation of the 2nd episode is a fresh start of the same task.
+    env = env_factory(spec, spec.variation, "train", trial_episodes=3)()
+    obs, info = env.reset(seed=3)
+    for _ in range(MAX_EPISODE_STEPS):
+        obs, _, terminated, truncated, info = env.step(np.zeros(5, np.float32))
+    assert not (terminated or truncated) and obs["prev_done"][0] == 1.0
+    assert np.linalg.norm(obs["gripper_pos"][:2]) < 0.02 and abs(obs["gripper_pos"][2] - 0.15) < 0.02
+    env.close()
+
+    with pytest.raises(ValueError):
+        Trial(env_factory(config.learner("multi-task"), "color-or-position")(), 0)
+
+
+def test_fixed_task_pins_every_reset(heldout_tasks) -> None:
+    env = env_factory(config.learner("position-specialist"), "both", "heldout", task=heldout_tasks[0])()
+    for seed in range(3):
+        _, info = env.reset(seed=seed)
+        assert info["task"] == heldout_tasks[0]
+    env.close()
+    assert task_distribution("both", "heldout").contains(heldout_tasks[0])

@@ -1,0 +1,284 @@
+"""End-to-end tests of the comparison (banana_grasp.agents.compare), its run folder and the CLI.
+
+The `tiny` preset trains every learner for a few hundred steps (nothing learns): these
+tests check that every file of a run is written, consistent and resumable, and that bad
+input stops a run before any training. All outputs go to pytest's tmp dirs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+import imageio.v2 as imageio
+import pytest
+
+from banana_grasp.agents import config
+from banana_grasp.agents.compare import RUN_FILE, compare, package_version
+from banana_grasp.envs import MAX_EPISODE_STEPS
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESET = "tiny"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+RENDER_SIZE = 256  # the env's default render_size
+
+
+def _run(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _stamps(run: Path) -> dict[str, int]:
+    files = [*run.glob("learners/*/seed*/model.zip"), *run.glob("learners/*/seed*/meta.json"),
+             *run.glob("learners/*/seed*/vecnormalize.pkl"), *run.glob("outcomes/*.json")]  # fmt: skip
+    return {str(f.relative_to(run)): f.stat().st_mtime_ns for f in files}
+
+
+def _check_estimate(estimate: dict, label: str) -> None:
+    mean, (low, high) = estimate["mean"], estimate["ci"]
+    assert 0.0 <= low <= mean <= high <= 1.0, f"{label}: {estimate}"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("compare") / "run"
+    report = compare(PRESET, run, workers=2, progress=False)
+    assert report == run / "report.md"
+    return run
+
+
+def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
+    run, chosen = tiny_run, config.preset(PRESET)
+    specs = [config.learner(name) for name in chosen.learners]
+
+    report = (run / "report.md").read_text()
+    assert "| learner | role | trained on | own-variation success | held-out, zero-shot |" in report
+    assert "## Finding" in report
+    finding = report.split("## Finding", 1)[1].split("##", 1)[0].strip()
+    assert finding, "the Finding section is empty"
+    for spec in specs:
+        assert f"| {spec.name} |" in report
+    for image in ("plots/success.png", "plots/curves.png", "plots/adaptation.png", "videos/heldout_task0.mp4"):
+        assert image in report
+
+    results = json.loads((run / "results.json").read_text())
+    assert results["preset"] == PRESET
+    assert results["seeds"] == list(chosen.seeds)
+    assert results["k_episodes"] == chosen.k_episodes
+    assert results["package_version"] == package_version()
+    assert len(results["heldout_tasks"]) == chosen.heldout_tasks
+    assert list(results["learners"]) == list(chosen.learners)
+    for spec in specs:
+        row = results["learners"][spec.name]
+        if spec.trained:
+            _check_estimate(row["train_success"], f"{spec.name} train")
+            metas = results["train_meta"][spec.name]
+            assert [m["seed"] for m in metas] == list(chosen.seeds)
+            assert all(m["steps"] >= chosen.steps_for(spec) for m in metas)
+        else:
+            assert spec.name in ("random", "expert")
+            assert row["train_success"] is None
+        _check_estimate(row["heldout_success"], f"{spec.name} zero-shot")
+        _check_estimate(row["heldout_success_adapted"], f"{spec.name} adapted")
+
+    metas = [s.name for s in specs if s.role == "meta"]
+    assert metas and sorted(results["meta_gain"]) == sorted(metas)
+    for meta in metas:
+        gains = results["meta_gain"][meta]
+        assert set(gains) == {"vs_best_single", "vs_multitask"}
+        assert sorted(gains["vs_best_single"]["baselines"]) == sorted(s.name for s in specs if s.role == "single-task")
+        assert gains["vs_multitask"]["baselines"] == ["multi-task"]
+        for gain in gains.values():
+            assert -1.0 <= gain["ci"][0] <= gain["mean"] <= gain["ci"][1] <= 1.0, gain
+            assert 0.0 <= gain["p_improvement"] <= 1.0
+
+    # results.csv: one row per (learner, seed, phase, task, episode), as many as the preset implies.
+    with open(run / "results.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["learner", "seed", "phase", "task", "episode", "success"]
+    keys = Counter((r["learner"], r["seed"], r["phase"], r["task"], r["episode"]) for r in rows)
+    assert max(keys.values()) == 1, "duplicate rows in results.csv"
+    phases = 2 if chosen.k_episodes > 0 else 1
+    heldout = chosen.heldout_tasks * chosen.eval_episodes * phases
+    expected = sum(
+        len(chosen.seeds) * (heldout + (chosen.train_eval_episodes if spec.trained else 0)) for spec in specs
+    )
+    assert len(rows) == expected
+    assert {r["success"] for r in rows} <= {"0", "1"}
+    assert {r["phase"] for r in rows if r["learner"] == "expert"} == {"zero-shot", "adapted"}
+    # The summary is the mean of these rows (equal weight per seed and task here).
+    for spec in specs:
+        for phase, key in (("zero-shot", "heldout_success"), ("adapted", "heldout_success_adapted")):
+            values = [int(r["success"]) for r in rows if r["learner"] == spec.name and r["phase"] == phase]
+            assert math.isclose(results["learners"][spec.name][key]["mean"], sum(values) / len(values))
+    assert results["learners"]["expert"]["heldout_success"]["mean"] == 1.0, "the expert fails held-out tasks"
+
+    for name in ("success", "curves", "adaptation"):
+        path = run / "plots" / f"{name}.png"
+        assert path.read_bytes()[:8] == PNG_MAGIC, f"{path} is not a PNG"
+        assert path.stat().st_size > 5000
+
+    videos = sorted((run / "videos").glob("*.mp4"))
+    assert [v.name for v in videos] == [f"heldout_task{i}.mp4" for i in range(chosen.video_tasks)]
+    columns = min(4, len(specs))
+    rows_of_clips = -(-len(specs) // columns)
+    for video in videos:
+        reader = imageio.get_reader(video)
+        frame = reader.get_data(0)
+        assert frame.shape == (rows_of_clips * RENDER_SIZE, columns * RENDER_SIZE, 3)
+        # The longest clip is RL^2's trial: k adaptation episodes + the filmed one, plus the reset frame.
+        assert reader.count_frames() == 1 + (chosen.k_episodes + 1) * MAX_EPISODE_STEPS
+        reader.close()
+    assert not list(run.rglob("*.tmp*")), "temporary files left behind"
+
+
+def test_compare_again_reruns_nothing(tiny_run: Path) -> None:
+    before = _stamps(tiny_run)
+    chosen = config.preset(PRESET)
+    n_trained = sum(config.learner(name).trained for name in chosen.learners)
+    assert len(before) == 3 * n_trained * len(chosen.seeds) + len(chosen.learners) * len(chosen.seeds)
+    tb_runs = sorted(str(p.relative_to(tiny_run)) for p in tiny_run.glob("learners/*/seed*/tb/*"))
+    results = json.loads((tiny_run / "results.json").read_text())
+
+    compare(PRESET, tiny_run, workers=2, progress=False)
+
+    assert _stamps(tiny_run) == before, "a finished job was run again"
+    assert sorted(str(p.relative_to(tiny_run)) for p in tiny_run.glob("learners/*/seed*/tb/*")) == tb_runs
+    again = json.loads((tiny_run / "results.json").read_text())
+    assert again["learners"] == results["learners"] and again["meta_gain"] == results["meta_gain"]
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def _record(preset: str = PRESET, version: str | None = None) -> dict:
+    return {"preset": preset, "package_version": version or package_version(), "config": asdict(config.preset(preset))}
+
+
+def test_unknown_preset_stops_before_anything(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="nope"):
+        compare("nope", run, workers=1, progress=False)
+    assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        (_record("quick"), "quick"),
+        (_record(PRESET, "0.0.0-other"), "0.0.0-other"),
+        ({**_record(PRESET), "config": {**_record(PRESET)["config"], "seeds": [7]}}, "different"),
+    ],
+    ids=["other-preset", "other-version", "other-config"],
+)
+def test_run_folder_of_another_run_is_refused(tmp_path: Path, record: dict, message: str) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    text = json.dumps(record)
+    (run / RUN_FILE).write_text(text)
+    with pytest.raises(ValueError, match=message) as error:
+        compare(PRESET, run, workers=1, progress=False)
+    assert str(run) in str(error.value)
+    assert not (run / "learners").exists()
+    assert (run / RUN_FILE).read_text() == text, "run.json was overwritten"
+
+
+def test_corrupt_run_file_is_named(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / RUN_FILE).write_text("{truncated")
+    with pytest.raises(ValueError, match=RUN_FILE):
+        compare(PRESET, run, workers=1, progress=False)
+    assert not (run / "learners").exists()
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "is-a-file"])
+def test_unwritable_output_folder_is_named(tmp_path: Path, where: str) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a regular file")
+    run = blocker / "run" if where == "under-a-file" else blocker
+    with pytest.raises(ValueError, match="output folder") as error:
+        compare(PRESET, run, workers=1, progress=False)
+    assert str(run) in str(error.value)
+    assert blocker.read_text() == "a regular file"
+
+
+# ------------------------------------------------------------------------ CLI
+
+HELP_FLAGS = {
+    "train.py": ["--learner", "--seed", "--steps", "--out", "--position-layout", "--trial-episodes",
+                 "--checkpoint-every", "--quiet"],
+    "evaluate.py": ["--run", "--learners", "--seeds", "--variation", "--split", "--position-layout", "--tasks",
+                    "--k", "--episodes", "--train-episodes", "--task-seed", "--quiet"],
+    "compare.py": ["--preset", "--out", "--workers", "--quiet"],
+    "render.py": ["--learner", "--run", "--seed", "--variation", "--split", "--position-layout", "--task-index",
+                  "--task-seed", "--color", "--pose", "--k", "--out"],
+}  # fmt: skip
+
+
+def test_cli_rejects_bad_input_and_scripts_have_help(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    commands = {
+        "bad-preset": ["-m", "banana_grasp.agents.cli", "compare", "--preset", "nope", "--quiet"],
+        "bad-out": ["-m", "banana_grasp.agents.cli", "compare", "--preset", PRESET, "--out", str(blocker / "run"),
+                    "--quiet", "--workers", "1"],
+        "bad-learner": [str(ROOT / "scripts" / "train.py"), "--learner", "nope", "--out", str(tmp_path / "t")],
+        **{script: [str(ROOT / "scripts" / script), "--help"] for script in HELP_FLAGS},
+    }  # fmt: skip
+    # Started together: each spends most of its time importing.
+    procs = {
+        label: subprocess.Popen([sys.executable, *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        for label, args in commands.items()
+    }  # fmt: skip
+    done = {label: (proc, *proc.communicate(timeout=120)) for label, proc in procs.items()}
+
+    proc, out, err = done["bad-preset"]
+    assert proc.returncode != 0 and "nope" in err, err
+    proc, out, err = done["bad-out"]
+    assert proc.returncode != 0 and str(blocker / "run") in err and "Traceback" not in err, err
+    proc, out, err = done["bad-learner"]
+    assert proc.returncode != 0 and "nope" in err, err
+    assert not (tmp_path / "t").exists() and not (tmp_path / "runs").exists()
+    for script, flags in HELP_FLAGS.items():
+        proc, out, err = done[script]
+        assert proc.returncode == 0, f"{script} --help failed:\n{err}"
+        for flag in flags:
+            assert flag in out, f"{script} --help does not list {flag}"
+
+
+def test_render_script_films_the_expert(tmp_path: Path) -> None:
+    out = tmp_path / "e.mp4"
+    proc = _run(str(ROOT / "scripts" / "render.py"), "--learner", "expert", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert ": success;" in proc.stdout, proc.stdout
+    assert str(out) in proc.stdout
+    reader = imageio.get_reader(out)
+    assert reader.get_data(0).shape == (RENDER_SIZE, RENDER_SIZE, 3)
+    assert reader.count_frames() == MAX_EPISODE_STEPS + 1
+    reader.close()
+    assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_script_on_a_finished_run(tiny_run: Path) -> None:
+    before = _stamps(tiny_run)
+    proc = _run(str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run), "--learners", "position-specialist",
+                "expert", "--seeds", "0", "1", "--tasks", "2", "--episodes", "1", "--k", "0", "--train-episodes", "1",
+                "--quiet", cwd=tiny_run.parent)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "| learner | role |" in proc.stdout
+    expert_row = next(line for line in proc.stdout.splitlines() if line.startswith("| expert |"))
+    assert "1.00 [1.00, 1.00]" in expert_row
+    assert _stamps(tiny_run) == before
+    missing = _run(str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run.parent / "nothing"), "--learners",
+                   "reptile", "--seeds", "0", "--tasks", "1", "--quiet", cwd=tiny_run.parent)  # fmt: skip
+    assert missing.returncode != 0
+    assert str(tiny_run.parent / "nothing" / "learners" / "reptile" / "seed0" / "model.zip") in missing.stderr
+    assert "Traceback" not in missing.stderr

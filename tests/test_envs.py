@@ -1,0 +1,724 @@
+"""Tests of the banana-grasp environments: API conformance, seeding, task factors,
+rewards, the scripted expert, the Greyscale wrapper, input validation and divergence.
+
+The scripted-expert episodes run in worker subprocesses started by conftest.py.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+import pickle
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from banana_grasp.envs import ENV_IDS, MAX_EPISODE_STEPS, BananaGraspEnv, Greyscale, ScriptedExpert, Task
+from banana_grasp.envs.expert import banana_yaw
+from banana_grasp.envs.tasks import CENTRE_POSE, COLOR_SPACES, POSITION_SPACES, YELLOW
+from banana_grasp.envs.wrappers import LUMA
+
+REPO = Path(__file__).resolve().parents[1]
+IDS = list(ENV_IDS)
+OTHER_SPLIT = {"train": "heldout", "heldout": "train"}
+STATE_KEYS = (
+    "gripper_pos", "gripper_yaw", "finger_opening", "finger_contact",
+    "banana_pos", "banana_quat", "gripper_to_banana", "banana_color",
+)  # fmt: skip
+PROPRIO_KEYS = STATE_KEYS[:4]
+REWARD_TERMS = {"reach", "grasp", "lift", "success"}
+
+
+def variation_of(env_id: str) -> str:
+    return ENV_IDS[env_id][0]
+
+
+def split_of(env_id: str) -> str:
+    return ENV_IDS[env_id][1]
+
+
+def colour_varies(env_id: str) -> bool:
+    return variation_of(env_id) in ("color", "both", "color-or-position")
+
+
+def position_varies(env_id: str) -> bool:
+    return variation_of(env_id) in ("position", "both", "color-or-position")
+
+
+POSITION_IDS = [env_id for env_id in IDS if position_varies(env_id)]
+
+
+# --------------------------------------------------------------------- helpers
+# check_env warnings that are expected here: positions are unbounded (documented), and a
+# wrapped env is checked on purpose.
+BENIGN_WARNINGS = (
+    "observation space minimum value is -infinity",
+    "observation space maximum value is infinity",
+)
+WRAPPED_WARNING = "is different from the unwrapped version"
+
+
+def run_check_env(env: gym.Env, also_benign: tuple[str, ...] = ()) -> None:
+    """check_env, failing on any of Gymnasium's warnings except the expected ones."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env)
+    unexpected = [
+        str(w.message)
+        for w in caught
+        if "WARN:" in str(w.message) and not any(b in str(w.message) for b in BENIGN_WARNINGS + also_benign)
+    ]
+    assert not unexpected, unexpected
+    env.close()
+
+
+def rollout(env: gym.Env, seed: int, steps: int = MAX_EPISODE_STEPS, actions=None, expert: bool = True):
+    """Reset with ``seed`` and step; actions come from ``actions`` if given, else the expert (or random).
+
+    Returns the reset observation and info, and per step (action, obs, reward, terminated, truncated, info).
+    """
+    obs, info = env.reset(seed=seed)
+    first = (obs, info)
+    scripted = ScriptedExpert()
+    rng = np.random.default_rng(seed)
+    trajectory = []
+    for t in range(steps):
+        if actions is not None:
+            action = actions[t]
+        elif expert:
+            action = scripted.act(env.unwrapped.state_observation())
+        else:
+            action = rng.uniform(-1.0, 1.0, 5).astype(np.float32)
+        obs, reward, terminated, truncated, info = env.step(action)
+        trajectory.append((action, obs, reward, terminated, truncated, info))
+        if terminated or truncated:
+            break
+    return first, trajectory
+
+
+def banana_pose(obs: dict) -> np.ndarray:
+    return np.array([*obs["banana_pos"][:2], banana_yaw(obs["banana_quat"])])
+
+
+def pose_of(task: Task) -> tuple[float, float, float]:
+    return (task.x, task.y, task.yaw)
+
+
+def luma(color) -> float:
+    return float(np.dot(np.asarray(color, np.float64), LUMA.astype(np.float64)))
+
+
+def assert_obs_finite_and_in_space(obs: dict, space: gym.spaces.Dict) -> None:
+    assert set(obs) == set(space.spaces)
+    for key, value in obs.items():
+        assert value.dtype == space[key].dtype, key
+        assert value.shape == space[key].shape, key
+        assert np.all(np.isfinite(value)), (key, value)
+        assert space[key].contains(value), (key, value, space[key])
+
+
+# ==================================================================== 1. API
+@pytest.mark.parametrize("env_id", IDS)
+def test_check_env_state(env_id: str) -> None:
+    # check_env re-makes the env with render_mode="rgb_array" and renders: small frames are cheaper.
+    run_check_env(gym.make(env_id, render_size=32).unwrapped)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "camera", "with_proprio"),
+    [
+        ("BananaGrasp/Lift-Both-v0", "front", False),
+        ("BananaGrasp/Lift-Both-v0", "front", True),
+        ("BananaGrasp/Lift-Color-HeldOut-v0", "wrist", True),
+    ],
+)
+def test_check_env_pixels(env_id: str, camera: str, with_proprio: bool) -> None:
+    env = gym.make(
+        env_id,
+        obs_mode="pixels",
+        pixel_size=32,
+        camera=camera,
+        pixels_with_proprio=with_proprio,
+        render_size=32,
+    )
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == ({"pixels", *PROPRIO_KEYS} if with_proprio else {"pixels"})
+    assert obs["pixels"].shape == (32, 32, 3) and obs["pixels"].dtype == np.uint8
+    assert obs["pixels"].std() > 5  # an image, not a blank frame
+    run_check_env(env.unwrapped)
+
+
+def test_check_env_with_render_mode() -> None:
+    env = gym.make("BananaGrasp/Lift-Both-v0", render_mode="rgb_array", render_size=48)  # a size not 32
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.shape == (48, 48, 3) and frame.dtype == np.uint8
+    run_check_env(env.unwrapped)
+
+
+@pytest.mark.parametrize("obs_mode", ["state", "pixels"])
+def test_check_env_greyscale(obs_mode: str) -> None:
+    env = Greyscale(
+        gym.make("BananaGrasp/Lift-Both-v0", obs_mode=obs_mode, pixel_size=32, render_size=32).unwrapped
+    )
+    run_check_env(env, also_benign=(WRAPPED_WARNING,))
+
+
+def _check_vector_env(envs: gym.vector.VectorEnv, env_id: str) -> None:
+    obs, info = envs.reset(seed=0)
+    assert envs.observation_space.contains(obs)
+    assert all(value.shape[0] == 2 for value in obs.values())
+    tasks = list(info["task"])
+    assert all(isinstance(task, Task) for task in tasks)
+    if variation_of(env_id) != "none":
+        assert tasks[0] != tasks[1]  # the sub-envs are seeded differently
+    envs.action_space.seed(0)
+    for t in range(1, MAX_EPISODE_STEPS + 1):
+        obs, reward, terminated, truncated, info = envs.step(envs.action_space.sample())
+        assert envs.observation_space.contains(obs)
+        assert reward.shape == (2,) and np.all(np.isfinite(reward))
+        assert not terminated.any()  # random actions do not knock a banana off the table
+        assert truncated.any() == truncated.all() == (t == MAX_EPISODE_STEPS), (t, truncated)
+    obs, reward, terminated, truncated, info = envs.step(envs.action_space.sample())  # the autoreset step
+    assert not truncated.any() and envs.observation_space.contains(obs)
+    envs.close()
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_vector_env_sync(env_id: str) -> None:
+    _check_vector_env(gym.make_vec(env_id, num_envs=2, vectorization_mode="sync"), env_id)
+
+
+def test_vector_env_async() -> None:
+    env_id = "BananaGrasp/Lift-Both-v0"
+    _check_vector_env(gym.make_vec(env_id, num_envs=2, vectorization_mode="async"), env_id)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_env_pickles(env_id: str) -> None:
+    env = gym.make(env_id).unwrapped
+    env.reset(seed=1)
+    env.step(env.action_space.sample())
+    clone = pickle.loads(pickle.dumps(env))
+    assert isinstance(clone, BananaGraspEnv) and clone is not env
+    assert (clone.variation, clone.split) == ENV_IDS[env_id]
+    (obs, info), trajectory = rollout(clone, seed=5, steps=20)
+    (obs_ref, info_ref), trajectory_ref = rollout(env, seed=5, steps=20)
+    assert info["task"] == info_ref["task"]
+    assert all(np.array_equal(obs[k], obs_ref[k]) for k in STATE_KEYS)
+    for (_, o, r, *_), (_, o_ref, r_ref, *_) in zip(trajectory, trajectory_ref, strict=True):
+        assert all(np.array_equal(o[k], o_ref[k]) for k in STATE_KEYS)
+        assert r == r_ref
+
+
+def test_pixel_env_pickles_after_rendering() -> None:
+    env = gym.make("BananaGrasp/Lift-Both-v0", obs_mode="pixels", pixel_size=32).unwrapped
+    obs_ref, _ = env.reset(seed=2)  # has made a renderer
+    clone = pickle.loads(pickle.dumps(env))
+    obs, _ = clone.reset(seed=2)
+    assert np.array_equal(obs["pixels"], obs_ref["pixels"])
+    clone.close()
+    env.close()
+
+
+# ============================================================ 2. seeding
+@pytest.mark.parametrize("env_id", IDS)
+def test_same_seed_same_trajectory(env_id: str) -> None:
+    (obs_a, info_a), traj_a = rollout(gym.make(env_id), seed=7)  # expert actions, recorded
+    actions = [step[0] for step in traj_a]
+    (obs_b, info_b), traj_b = rollout(gym.make(env_id), seed=7, actions=actions)  # replayed
+    assert info_a["task"] == info_b["task"]
+    assert all(np.allclose(obs_a[k], obs_b[k]) for k in STATE_KEYS)
+    assert len(traj_a) == len(traj_b) == MAX_EPISODE_STEPS
+    for (_, o_a, r_a, te_a, tr_a, i_a), (_, o_b, r_b, te_b, tr_b, i_b) in zip(traj_a, traj_b):
+        for key in STATE_KEYS:
+            assert np.allclose(o_a[key], o_b[key]), key
+        assert r_a == pytest.approx(r_b)
+        assert (te_a, tr_a, i_a["is_success"]) == (te_b, tr_b, i_b["is_success"])
+        assert i_a["reward_terms"] == pytest.approx(i_b["reward_terms"])
+    assert any(step[5]["is_success"] for step in traj_a)  # is_success was compared while it was True too
+
+    # The same env, reseeded after an episode, starts over identically.
+    env = gym.make(env_id)
+    env.reset(seed=7)
+    for action in actions[:30]:
+        env.step(action)
+    obs_again, info_again = env.reset(seed=7)
+    assert info_again["task"] == info_a["task"]
+    assert all(np.array_equal(obs_again[k], obs_a[k]) for k in STATE_KEYS)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_different_seed_different_task(env_id: str) -> None:
+    env = gym.make(env_id)
+    obs_a, info_a = env.reset(seed=7)
+    if position_varies(env_id) and variation_of(env_id) != "color-or-position":
+        obs_b, info_b = env.reset(seed=8)
+        assert info_a["task"] != info_b["task"]
+        assert not np.allclose(banana_pose(obs_a), banana_pose(obs_b), atol=1e-3)
+    elif variation_of(env_id) == "color-or-position":
+        # Each task varies one factor: across a few seeds some pose and some colour differ.
+        others = [env.reset(seed=s)[0] for s in range(8, 16)]
+        assert any(not np.allclose(banana_pose(obs_a), banana_pose(o), atol=1e-3) for o in others)
+        assert any(not np.allclose(obs_a["banana_color"], o["banana_color"]) for o in others)
+    if colour_varies(env_id) and variation_of(env_id) != "color-or-position":
+        obs_b, _ = env.reset(seed=8)
+        assert not np.allclose(obs_a["banana_color"], obs_b["banana_color"])
+    # The gripper's start noise depends on the seed too, whatever the variation.
+    obs_c, _ = env.reset(seed=9)
+    assert not np.allclose(obs_a["gripper_pos"], obs_c["gripper_pos"])
+
+
+# ================================================= 3. initial-state randomisation
+@pytest.mark.parametrize("env_id", IDS)
+def test_initial_states_randomised_as_the_variation_says(env_id: str) -> None:
+    env = gym.make(env_id)
+    variation, split = ENV_IDS[env_id]
+    starts = [env.reset(seed=0)] + [env.reset() for _ in range(19)]  # one seed, then its stream
+    tasks = [info["task"] for _, info in starts]
+    observations = [obs for obs, _ in starts]
+    for (obs, info), task in zip(starts, tasks):
+        assert env.unwrapped.tasks.contains(task)
+        # The observation shows the task: colour exactly, pose after settling within a few mm.
+        assert np.allclose(obs["banana_color"], task.color, atol=1e-6)
+        assert np.allclose(obs["banana_pos"][:2], (task.x, task.y), atol=0.003), (obs["banana_pos"], task)
+        assert abs(banana_yaw(obs["banana_quat"]) - task.yaw) < 0.02
+        assert info["is_success"] is False
+
+    colours = {task.color for task in tasks}
+    poses = {pose_of(task) for task in tasks}
+    if variation == "none":
+        assert tasks == [Task()] * 20
+    if variation in ("none", "position"):
+        assert colours == {Task().color}
+        assert all(np.array_equal(o["banana_color"], observations[0]["banana_color"]) for o in observations)
+    if variation in ("none", "color"):
+        assert poses == {CENTRE_POSE}
+        first = observations[0]
+        for obs in observations:  # the gripper start noise does not move the banana
+            assert np.allclose(obs["banana_pos"], first["banana_pos"], atol=1e-7)
+            assert np.allclose(obs["banana_quat"], first["banana_quat"], atol=1e-7)
+    if variation in ("color", "both"):
+        assert len(colours) == 20
+        assert all(
+            COLOR_SPACES[split].contains(c) and not COLOR_SPACES[OTHER_SPLIT[split]].contains(c)
+            for c in colours
+        )
+    if variation in ("position", "both"):
+        assert len(poses) == 20
+        assert len({tuple(np.round(o["banana_pos"], 4)) for o in observations}) == 20
+        spaces = POSITION_SPACES["interleaved"]
+        assert all(spaces[split].contains(p) and not spaces[OTHER_SPLIT[split]].contains(p) for p in poses)
+    if variation == "color-or-position":
+        kinds = set()
+        for task in tasks:
+            yellow, centred = task.color == Task().color, pose_of(task) == CENTRE_POSE
+            assert yellow != centred, task  # exactly one factor varies
+            kinds.add("position" if yellow else "color")
+        assert kinds == {"color", "position"}
+    # The gripper starts at home plus the documented noise, different each episode.
+    grippers = np.array([o["gripper_pos"] for o in observations])
+    assert len({tuple(g) for g in grippers}) == 20
+    assert np.abs(grippers - (0.0, 0.0, 0.15)).max() < 0.02
+
+
+# ============================================ 5. each factor changes only itself
+def test_colour_and_pose_change_only_what_they_should() -> None:
+    env = gym.make("BananaGrasp/Lift-Both-v0", render_mode="rgb_array", render_size=64)
+    unwrapped = env.unwrapped
+    geom = unwrapped.model.geom("banana_mesh").id
+    rng = np.random.default_rng(0)
+    first, second = unwrapped.tasks.sample(rng), unwrapped.tasks.sample(rng)
+    base = first
+    recoloured = Task(color=second.color, x=first.x, y=first.y, yaw=first.yaw)
+    moved = Task(color=first.color, x=second.x, y=second.y, yaw=second.yaw)
+    assert abs(base.hue - recoloured.hue) > 0.05 and math.dist(pose_of(base)[:2], pose_of(moved)[:2]) > 0.02
+
+    def start(task: Task):
+        obs, info = env.reset(seed=3, options={"task": task})  # same seed: same gripper start
+        assert info["task"] == task
+        return obs, unwrapped.model.geom_rgba[geom].copy(), unwrapped.data.qpos.copy(), env.render().copy()
+
+    obs_a, rgba_a, qpos_a, frame_a = start(base)
+    obs_c, rgba_c, qpos_c, frame_c = start(recoloured)
+    obs_p, rgba_p, qpos_p, frame_p = start(moved)
+    obs_a2, rgba_a2, qpos_a2, frame_a2 = start(base)
+    assert all(np.array_equal(obs_a[k], obs_a2[k]) for k in STATE_KEYS)
+    q = unwrapped.model.joint("banana").qposadr[0]
+
+    # Reproducible: the same task and seed give the same state and frame.
+    assert (
+        np.array_equal(qpos_a, qpos_a2)
+        and np.array_equal(frame_a, frame_a2)
+        and np.array_equal(rgba_a, rgba_a2)
+    )
+    # Colour only: rgba and pixels change, the physical state does not.
+    assert np.allclose(rgba_a[:3], base.color) and np.allclose(rgba_c[:3], recoloured.color)
+    assert rgba_a[3] == rgba_c[3] == 1.0
+    assert np.array_equal(qpos_a, qpos_c)
+    assert all(np.array_equal(obs_a[k], obs_c[k]) for k in STATE_KEYS if k != "banana_color")
+    assert not np.allclose(obs_a["banana_color"], obs_c["banana_color"])
+    changed = np.any(frame_a != frame_c, axis=-1)
+    assert changed.sum() > 20, changed.sum()  # the banana is visible from the front camera
+    # Pose only: the banana moves, its rgba does not.
+    assert np.array_equal(rgba_a, rgba_p)
+    assert not np.allclose(qpos_a[q : q + 3], qpos_p[q : q + 3], atol=0.01)
+    assert np.allclose(qpos_p[q : q + 2], (moved.x, moved.y), atol=0.003)
+    assert np.array_equal(obs_a["banana_color"], obs_p["banana_color"])
+    assert np.any(frame_a != frame_p)
+    env.close()
+
+
+def test_task_option_is_used_and_reported() -> None:
+    env = gym.make("BananaGrasp/Lift-ColorOrPosition-v0")
+    task = Task(x=0.03, y=0.03, yaw=0.2)  # a train cell, yellow: a position task
+    obs, info = env.reset(seed=0, options={"task": task})
+    assert info["task"] == task and env.unwrapped.task == task
+    assert np.allclose(obs["banana_pos"][:2], (task.x, task.y), atol=0.003)
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert info["task"] == task
+
+
+# ========================================================== 6. rewards
+@pytest.mark.parametrize("env_id", IDS)
+def test_dense_reward_is_the_sum_of_its_terms(env_id: str) -> None:
+    env = gym.make(env_id)
+    for seed, expert in ((11, True), (12, False)):
+        _, trajectory = rollout(env, seed=seed, expert=expert)
+        seen = dict.fromkeys(REWARD_TERMS, 0.0)
+        for _, obs, reward, _, _, info in trajectory:
+            terms = info["reward_terms"]
+            assert set(terms) == REWARD_TERMS
+            assert reward == pytest.approx(sum(terms.values()), abs=1e-12)
+            assert terms["success"] == 2.0 * info["is_success"]  # success_weight 2 while solved
+            assert (
+                0.0 <= terms["reach"] <= 1.0 and terms["grasp"] in (0.0, 1.0) and 0.0 <= terms["lift"] <= 2.0
+            )
+            assert info["physics_diverged"] is False
+            for key in REWARD_TERMS:
+                seen[key] = max(seen[key], terms[key])
+        if expert:  # every term was exercised, not only the zero case
+            assert all(value > 0 for value in seen.values()), seen
+            assert trajectory[-1][5]["is_success"]
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_sparse_reward_is_success(env_id: str) -> None:
+    env = gym.make(env_id, reward_type="sparse")
+    _, trajectory = rollout(env, seed=13)
+    successes = [step[5]["is_success"] for step in trajectory]
+    for _, _, reward, _, _, info in trajectory:
+        assert reward == float(info["is_success"])
+        assert isinstance(reward, float)
+        assert info["reward_terms"] == {"reach": 0.0, "grasp": 0.0, "lift": 0.0, "success": reward}
+    assert any(successes) and not all(successes)  # both values occurred
+
+
+def test_reward_weights_scale_the_terms() -> None:
+    kwargs = {"reach_weight": 0.5, "grasp_weight": 3.0, "lift_weight": 4.0, "success_weight": 10.0}
+    (_, _), default = rollout(gym.make("BananaGrasp/Lift-v0"), seed=4)
+    (_, _), weighted = rollout(gym.make("BananaGrasp/Lift-v0", **kwargs), seed=4)
+    for step, step_w in zip(default, weighted, strict=True):
+        terms, terms_w = step[5]["reward_terms"], step_w[5]["reward_terms"]
+        assert terms_w["reach"] == pytest.approx(0.5 * terms["reach"])
+        assert terms_w["grasp"] == pytest.approx(3.0 * terms["grasp"])
+        assert terms_w["lift"] == pytest.approx(2.0 * terms["lift"])
+        assert terms_w["success"] == pytest.approx(5.0 * terms["success"])
+        assert step_w[2] == pytest.approx(sum(terms_w.values()))
+
+
+# ======================================================= 7. scripted expert
+# Every id gets its 100 tasks in the interleaved layout (the layout only matters where the
+# position varies); the extrapolate layout gets 100 tasks on the two position-only ids
+# (its train centre and held-out ring) and 20 on the other position-varying ids.
+EXPERT_CASES = [(env_id, "interleaved", 100) for env_id in IDS] + [
+    (env_id, "extrapolate", 100 if variation_of(env_id) == "position" else 20) for env_id in POSITION_IDS
+]
+
+
+@pytest.mark.parametrize(("env_id", "layout", "n_tasks"), EXPERT_CASES)
+def test_scripted_expert_succeeds(env_id: str, layout: str, n_tasks: int, expert_results) -> None:
+    rows = expert_results[env_id, layout]
+    assert [row["seed"] for row in rows] == list(range(n_tasks))
+    tasks = [Task.from_dict(row["task"]) for row in rows]
+    dist = gym.make(env_id, position_layout=layout).unwrapped.tasks
+    assert all(dist.contains(task) for task in tasks)
+    if variation_of(env_id) != "none":
+        assert len(set(tasks)) == n_tasks
+    assert not any(row["diverged"] for row in rows)
+    failures = [(row["seed"], row["task"], row["steps"]) for row in rows if not row["success"]]
+    assert len(failures) <= n_tasks * 0.05, f"{len(failures)}/{n_tasks} failed: {failures}"
+    # Success was judged at the end of a full episode.
+    assert all(row["steps"] == MAX_EPISODE_STEPS for row in rows if row["success"])
+
+
+# ============================================================ 8. Greyscale
+def test_greyscale_state_observation() -> None:
+    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v0"))
+    assert "banana_color" not in env.observation_space.spaces
+    assert env.observation_space["banana_luminance"].shape == (1,)
+    for seed in range(5):
+        obs, info = env.reset(seed=seed)
+        assert "banana_color" not in obs
+        assert obs["banana_luminance"].shape == (1,) and obs["banana_luminance"].dtype == np.float32
+        assert obs["banana_luminance"][0] == pytest.approx(luma(info["task"].color), abs=1e-6)
+        state = env.unwrapped.state_observation()
+        assert all(np.array_equal(obs[k], state[k]) for k in STATE_KEYS if k != "banana_color")
+        assert_obs_finite_and_in_space(obs, env.observation_space)
+        obs, *_ = env.step(env.action_space.sample())
+        assert "banana_color" not in obs and env.observation_space.contains(obs)
+
+
+@pytest.mark.parametrize("with_proprio", [False, True])
+def test_greyscale_pixel_observation(with_proprio: bool) -> None:
+    kwargs = {"obs_mode": "pixels", "pixel_size": 32, "pixels_with_proprio": with_proprio}
+    grey_env = Greyscale(gym.make("BananaGrasp/Lift-Both-v0", **kwargs))
+    rgb_env = gym.make("BananaGrasp/Lift-Both-v0", **kwargs)
+    assert grey_env.observation_space["pixels"].shape == (32, 32, 1)
+    grey, _ = grey_env.reset(seed=4)
+    rgb, _ = rgb_env.reset(seed=4)
+    assert grey["pixels"].shape == (32, 32, 1) and grey["pixels"].dtype == np.uint8
+    assert set(grey) == set(rgb)
+    expected = rgb["pixels"].astype(np.float64) @ LUMA.astype(np.float64)
+    assert np.abs(grey["pixels"][..., 0] - expected).max() <= 0.51
+    assert grey_env.observation_space.contains(grey)
+    grey_env.close()
+    rgb_env.close()
+
+
+def test_greyscale_hides_hue_at_equal_luminance() -> None:
+    # Two train-band colours with equal luma and different hue: yellow-orange and green.
+    yellowish = colorsys.hsv_to_rgb(0.15, 0.8, 0.7)
+    green_full = colorsys.hsv_to_rgb(0.40, 0.8, 1.0)
+    greenish = colorsys.hsv_to_rgb(0.40, 0.8, luma(yellowish) / luma(green_full))
+    assert all(COLOR_SPACES["train"].contains(c) for c in (yellowish, greenish))
+    assert luma(yellowish) == pytest.approx(luma(greenish), abs=1e-12)
+    assert abs(colorsys.rgb_to_hsv(*yellowish)[0] - colorsys.rgb_to_hsv(*greenish)[0]) > 0.2
+
+    def episode(color, wrap: bool):
+        env = gym.make("BananaGrasp/Lift-Color-v0")
+        env = Greyscale(env) if wrap else env
+        obs, _ = env.reset(seed=0, options={"task": Task(color=color)})
+        observations = [obs]
+        for action in np.random.default_rng(0).uniform(-1, 1, (10, 5)).astype(np.float32):
+            observations.append(env.step(action)[0])
+        return observations
+
+    for obs_y, obs_g in zip(episode(yellowish, True), episode(greenish, True), strict=True):
+        assert set(obs_y) == set(obs_g)
+        for key in obs_y:
+            assert np.array_equal(obs_y[key], obs_g[key]), key
+    # Without the wrapper they differ (the test above can fail).
+    assert not np.array_equal(
+        episode(yellowish, False)[0]["banana_color"], episode(greenish, False)[0]["banana_color"]
+    )
+
+
+def test_greyscale_rejects_other_envs() -> None:
+    with pytest.raises(ValueError, match="needs banana_color or pixels"):
+        Greyscale(gym.make("CartPole-v1"))
+
+
+# ========================================================== 9. bad input
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"variation": "colour"},
+            r"unknown variation 'colour'; allowed: none, color, position, both, color-or-position",
+        ),
+        ({"split": "test"}, r"unknown split 'test'; allowed: train, heldout"),
+        ({"position_layout": "ring"}, r"unknown position layout 'ring'; allowed: interleaved, extrapolate"),
+        ({"obs_mode": "rgb"}, r"unknown obs_mode 'rgb'; allowed: 'state', 'pixels'"),
+        ({"reward_type": "shaped"}, r"unknown reward_type 'shaped'; allowed: 'dense', 'sparse'"),
+        ({"camera": "top"}, r"unknown camera 'top'; allowed: 'front', 'wrist'"),
+        ({"camera": "top", "obs_mode": "pixels"}, r"unknown camera 'top'; allowed: 'front', 'wrist'"),
+        ({"pixel_size": 0}, r"pixel_size must be a positive integer; got 0"),
+        ({"render_size": 2.5}, r"render_size must be a positive integer; got 2\.5"),
+        ({"frame_skip": -1}, r"frame_skip must be a positive integer; got -1"),
+    ],
+    ids=lambda value: "-".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else None,
+)
+def test_make_rejects_bad_arguments(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        gym.make("BananaGrasp/Lift-v0", **kwargs)
+
+
+def test_make_rejects_unknown_render_mode() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gym.make warns first, then the env raises
+        with pytest.raises(ValueError, match=r"unknown render_mode 'ansi'; allowed: None, 'rgb_array'"):
+            gym.make("BananaGrasp/Lift-v0", render_mode="ansi")
+
+
+HELDOUT_POSE = {"x": -0.09, "y": -0.03, "yaw": 0.0}  # cell (0, 1): held out in the interleaved layout
+TRAIN_POSE = {"x": -0.09, "y": -0.09, "yaw": 0.0}  # cell (0, 0): train
+HELDOUT_COLOUR = colorsys.hsv_to_rgb(0.29, 0.8, 0.8)  # band 1: held out
+RED = (1.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "task"),
+    [
+        ("BananaGrasp/Lift-Position-v0", Task(color=RED, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-Position-v0", Task(**HELDOUT_POSE)),
+        ("BananaGrasp/Lift-Position-HeldOut-v0", Task(**TRAIN_POSE)),
+        ("BananaGrasp/Lift-Color-v0", Task(color=HELDOUT_COLOUR)),
+        ("BananaGrasp/Lift-Color-v0", Task(x=0.03, y=0.03)),
+        ("BananaGrasp/Lift-v0", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8))),
+        ("BananaGrasp/Lift-v0", Task(x=0.03, y=0.03)),
+        ("BananaGrasp/Lift-Both-v0", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-HeldOut-v0", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-ColorOrPosition-v0", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8), **TRAIN_POSE)),
+    ],
+    ids=[
+        "position-red", "position-heldout-pose", "position-heldout-train-pose", "color-heldout-colour",
+        "color-moved", "none-recoloured", "none-moved", "both-heldout-colour", "heldout-train-pose",
+        "color-or-position-both-factors",
+    ],
+)  # fmt: skip
+def test_reset_rejects_a_task_the_variation_cannot_produce(env_id: str, task: Task) -> None:
+    env = gym.make(env_id)
+    variation, split = ENV_IDS[env_id]
+    bad = re.escape(f"{task} cannot be produced by variation {variation!r}, split {split!r}")
+    allowed = re.escape("variations: none, color, position, both, color-or-position")
+    with pytest.raises(ValueError, match=f"{bad}.*{allowed}"):
+        env.reset(seed=0, options={"task": task})
+    # The env is still usable afterwards.
+    obs, info = env.reset(seed=0)
+    assert env.unwrapped.tasks.contains(info["task"]) and env.observation_space.contains(obs)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"color": YELLOW, "x": 0.0, "y": 0.0, "yaw": 0.0}, (YELLOW, 0.0, 0.0, 0.0), "yellow"]
+)
+def test_reset_rejects_a_task_of_the_wrong_type(bad) -> None:
+    env = gym.make("BananaGrasp/Lift-v0")
+    match = rf"options\['task'\] must be a banana_grasp.envs.Task; got {type(bad).__name__}"
+    with pytest.raises(ValueError, match=match):
+        env.reset(options={"task": bad})
+
+
+# =================================================== 10. physics divergence
+@pytest.mark.parametrize(
+    "inject",
+    ["qvel-nan", "qvel-inf", "qvel-huge", "qpos-nan", "qacc-warmstart-nan"],
+)
+@pytest.mark.parametrize("obs_mode", ["state", "pixels"])
+def test_physics_divergence_ends_the_episode_cleanly(inject: str, obs_mode: str) -> None:
+    env = gym.make("BananaGrasp/Lift-Both-v0", obs_mode=obs_mode, pixel_size=32)
+    env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert info["physics_diverged"] is False and not terminated
+    previous_obs = obs  # as a caller keeps it, e.g. in a replay buffer
+    last_obs = {k: v.copy() for k, v in obs.items()}
+    data = env.unwrapped.data
+    field, value = inject.split("-", 1)[0], inject.rsplit("-", 1)[1]
+    bad = {"nan": np.nan, "inf": np.inf, "huge": 1e12}[value]
+    if inject == "qacc-warmstart-nan":
+        data.qacc_warmstart[:] = np.nan
+    else:
+        getattr(data, field)[:] = bad
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing may escape, not even a numpy RuntimeWarning
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert terminated is True and truncated is False
+    assert info["physics_diverged"] is True and info["is_success"] is False
+    assert reward == 0.0
+    assert_obs_finite_and_in_space(obs, env.observation_space)
+    assert all(np.array_equal(obs[k], last_obs[k]) for k in obs)  # the last finite observation
+    assert not any(np.shares_memory(obs[k], previous_obs[k]) for k in obs)  # ... in new arrays
+    # A reset starts a normal episode again.
+    obs, _ = env.reset(seed=1)
+    obs, _, terminated, _, info = env.step(env.action_space.sample())
+    assert info["physics_diverged"] is False and not terminated
+    assert_obs_finite_and_in_space(obs, env.observation_space)
+
+
+# ========================================================= 11. observations
+@pytest.mark.parametrize("env_id", IDS)
+def test_state_observations_are_finite_and_in_their_space(env_id: str) -> None:
+    env = gym.make(env_id)
+    assert set(env.observation_space.spaces) == set(STATE_KEYS)
+    for seed, expert in ((21, True), (22, False)):
+        (obs, _), trajectory = rollout(env, seed=seed, expert=expert)
+        assert_obs_finite_and_in_space(obs, env.observation_space)
+        for _, obs, *_ in trajectory:
+            assert_obs_finite_and_in_space(obs, env.observation_space)
+            assert np.allclose(obs["gripper_to_banana"], obs["banana_pos"] - obs["gripper_pos"], atol=1e-6)
+            assert np.linalg.norm(obs["banana_quat"]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_finger_opening_stays_in_its_space_when_closing_on_nothing() -> None:
+    # Closing the empty gripper presses the pads together; their small overlap must not
+    # push the observation out of its declared [0, 0.1] range.
+    env = gym.make("BananaGrasp/Lift-v0")
+    env.reset(seed=0)
+    openings = []
+    for _ in range(10):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 1.0], np.float32))
+        openings.append(float(obs["finger_opening"][0]))
+        assert env.observation_space["finger_opening"].contains(obs["finger_opening"]), obs["finger_opening"]
+    assert min(openings) < 0.002  # it did close
+    for _ in range(10):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, -1.0], np.float32))
+    assert obs["finger_opening"][0] == pytest.approx(0.088, abs=0.002)  # and reopen
+
+
+@pytest.mark.parametrize("env_id", ["BananaGrasp/Lift-Both-v0", "BananaGrasp/Lift-HeldOut-v0"])
+def test_no_observation_element_is_constant(env_id: str) -> None:
+    """Across episodes of a variation that varies everything, every element changes.
+
+    Expert and random episodes alternate so that contacts and lifts occur. No element is
+    legitimately constant: the banana's quaternion x / y components are small (it lies
+    nearly flat) but not constant, as it tilts on its curved side and when lifted.
+    """
+    env = gym.make(env_id)
+    rows = []
+    for episode in range(4):
+        (obs, _), trajectory = rollout(env, seed=30 + episode, expert=episode % 2 == 0)
+        for o in [obs] + [step[1] for step in trajectory]:
+            rows.append(np.concatenate([o[k] for k in STATE_KEYS]))
+    rows = np.array(rows)
+    names = [f"{k}[{i}]" for k in STATE_KEYS for i in range(env.observation_space[k].shape[0])]
+    constant = [name for name, column in zip(names, rows.T) if np.ptp(column) == 0]
+    assert not constant, constant
+    quat = rows[:, names.index("banana_quat[1]") : names.index("banana_quat[2]") + 1]
+    assert np.abs(quat).max() > 1e-3  # x / y quaternion components: small, not zero
+
+
+# ============================================================= 12. bench
+def test_bench_env_script_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench_env.py"), "--steps", "200", "--pixel-steps", "50"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        cwd=REPO,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert "| measurement (BananaGrasp/Lift-Both-v0, 200 steps) | steps/s | note |" in lines, result.stdout
+    overhead = [line for line in lines if line.startswith("| overhead: env time / raw physics time |")]
+    assert len(overhead) == 1, result.stdout
+    assert re.search(r"\| [0-9.]+x \(target <= 1\.15x\) \|$", overhead[0]), overhead[0]
+    for row in ("state env (env.step)", "pixel env 64x64", "pixel env 84x84"):
+        assert any(line.startswith(f"| {row}") for line in lines), row
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_action_is_rejected(bad: float) -> None:
+    env = gym.make("BananaGrasp/Lift-Both-v0").unwrapped
+    env.reset(seed=0)
+    action = np.zeros(5, np.float32)
+    action[2] = bad
+    with pytest.raises(ValueError, match="action must be finite"):
+        env.step(action)
