@@ -18,7 +18,13 @@ import torch
 
 from banana_grasp.agents import storage
 from banana_grasp.agents.config import LearnerSpec, hyperparameters
-from banana_grasp.agents.training import CurveAndCheckpoint, _truncate_curve, finish, new_model, save_checkpoint
+from banana_grasp.agents.training import (
+    CurveAndCheckpoint,
+    _truncate_curve,
+    finish,
+    new_model,
+    save_checkpoint,
+)
 from banana_grasp.agents.vec import env_factory, make_vec
 from banana_grasp.envs import task_distribution
 from stable_baselines3 import PPO

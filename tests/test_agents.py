@@ -6,8 +6,8 @@ the plumbing, files and interfaces, not performance. All outputs go to pytest's 
 
 from __future__ import annotations
 
-import csv
 import io
+import itertools
 import shutil
 import time
 import zipfile
@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from banana_grasp.agents import config, storage
 from banana_grasp.agents.adaptation import (
     ExpertAgent,
@@ -172,13 +171,15 @@ def test_interrupted_training_resumes_from_its_checkpoint(
     assert not storage.is_complete(folder)
 
     resumed: list[int] = []
-    meta = train(spec, 0, budget, folder, checkpoint_every=1, on_rollout=resumed.append, algo_overrides=PPO_TINY)
+    meta = train(
+        spec, 0, budget, folder, checkpoint_every=1, on_rollout=resumed.append, algo_overrides=PPO_TINY
+    )
     assert resumed[0] == checkpoint_steps + N_ENVS * PPO_TINY["n_steps"], "did not resume from the checkpoint"
     assert meta["steps"] >= budget
     assert storage.read_json(folder / "meta.json")["steps"] == meta["steps"]
     assert not (folder / "checkpoint").exists()
     steps = [row["steps"] for row in read_curve(folder)]
-    assert all(a < b for a, b in zip(steps, steps[1:])), f"curve steps not strictly increasing: {steps}"
+    assert all(a < b for a, b in itertools.pairwise(steps)), f"curve steps not strictly increasing: {steps}"
     assert steps == list(range(256, meta["steps"] + 1, 256))
     walls = [row["wall_seconds"] for row in read_curve(folder)]
     assert walls == sorted(walls)
@@ -336,7 +337,9 @@ def test_evaluate_heldout_follows_the_protocol(heldout_tasks) -> None:
         evaluate_heldout(SpyAgent(), tasks, k=1, episodes=0, seed=0)
 
     train_outcomes = evaluate_train(SpyAgent(), tasks, seed=4)
-    assert [(o.phase, o.task, o.episode, o.seed) for o in train_outcomes] == [("train", t, 0, 4) for t in range(3)]
+    assert [(o.phase, o.task, o.episode, o.seed) for o in train_outcomes] == [
+        ("train", t, 0, 4) for t in range(3)
+    ]
 
     # A real agent: the expert, through the same protocol.
     expert = ExpertAgent(config.learner("expert"))
@@ -357,9 +360,7 @@ def test_success_matrix_shape_and_missing_outcomes() -> None:
     assert matrix.shape == (2, 3)
     np.testing.assert_array_equal(matrix, np.full((2, 3), 0.5))
     only_ok = [o for o in outcomes if not (o.learner == "a" and o.episode == 1)]
-    np.testing.assert_array_equal(
-        success_matrix(only_ok, "a", "adapted", [0, 5], 3), [[1, 0, 1], [0, 1, 0]]
-    )
+    np.testing.assert_array_equal(success_matrix(only_ok, "a", "adapted", [0, 5], 3), [[1, 0, 1], [0, 1, 0]])
     with pytest.raises(ValueError, match="a"):
         success_matrix(outcomes, "a", "adapted", [0, 5, 7], 3)  # seed 7 never evaluated
     with pytest.raises(ValueError):
@@ -434,7 +435,9 @@ def test_corrupt_checkpoint_is_reported_not_silently_retrained(trained, tmp_path
     (folder / "checkpoint").mkdir(parents=True)
     storage.write_json_atomic(folder / "checkpoint" / "state.json", {"steps": 256})
     (folder / "checkpoint" / "model.zip").write_bytes(b"garbage")
-    shutil.copy(trained["position-specialist"][0] / "vecnormalize.pkl", folder / "checkpoint" / "vecnormalize.pkl")
+    shutil.copy(
+        trained["position-specialist"][0] / "vecnormalize.pkl", folder / "checkpoint" / "vecnormalize.pkl"
+    )
     with pytest.raises(ValueError, match="checkpoint"):
         train(config.learner("position-specialist"), 0, 512, folder, algo_overrides=PPO_TINY)
 

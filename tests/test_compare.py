@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import pytest
-
 from banana_grasp.agents import config
 from banana_grasp.agents.compare import RUN_FILE, compare, package_version
 from banana_grasp.envs import MAX_EPISODE_STEPS
@@ -31,7 +29,9 @@ RENDER_SIZE = 256  # the env's default render_size
 
 
 def _run(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _stamps(run: Path) -> dict[str, int]:
@@ -64,7 +64,12 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     assert finding, "the Finding section is empty"
     for spec in specs:
         assert f"| {spec.name} |" in report
-    for image in ("plots/success.png", "plots/curves.png", "plots/adaptation.png", "videos/heldout_task0.mp4"):
+    for image in (
+        "plots/success.png",
+        "plots/curves.png",
+        "plots/adaptation.png",
+        "videos/heldout_task0.mp4",
+    ):
         assert image in report
 
     results = json.loads((run / "results.json").read_text())
@@ -92,7 +97,9 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     for meta in metas:
         gains = results["meta_gain"][meta]
         assert set(gains) == {"vs_best_single", "vs_multitask"}
-        assert sorted(gains["vs_best_single"]["baselines"]) == sorted(s.name for s in specs if s.role == "single-task")
+        assert sorted(gains["vs_best_single"]["baselines"]) == sorted(
+            s.name for s in specs if s.role == "single-task"
+        )
         assert gains["vs_multitask"]["baselines"] == ["multi-task"]
         for gain in gains.values():
             assert -1.0 <= gain["ci"][0] <= gain["mean"] <= gain["ci"][1] <= 1.0, gain
@@ -158,7 +165,11 @@ def test_compare_again_reruns_nothing(tiny_run: Path) -> None:
 
 
 def _record(preset: str = PRESET, version: str | None = None) -> dict:
-    return {"preset": preset, "package_version": version or package_version(), "config": asdict(config.preset(preset))}
+    return {
+        "preset": preset,
+        "package_version": version or package_version(),
+        "config": asdict(config.preset(preset)),
+    }
 
 
 def test_unknown_preset_stops_before_anything(tmp_path: Path) -> None:
@@ -270,7 +281,7 @@ def test_render_script_films_the_expert(tmp_path: Path) -> None:
 def test_evaluate_script_on_a_finished_run(tiny_run: Path) -> None:
     before = _stamps(tiny_run)
     proc = _run(str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run), "--learners", "position-specialist",
-                "expert", "--seeds", "0", "1", "--tasks", "2", "--episodes", "1", "--k", "0", "--train-episodes", "1",
+                "expert", "--seeds", "0", "--tasks", "2", "--episodes", "1", "--k", "0", "--train-episodes", "1",
                 "--quiet", cwd=tiny_run.parent)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "| learner | role |" in proc.stdout
