@@ -27,7 +27,7 @@ from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 
 from banana_grasp.agents import storage
-from banana_grasp.agents.config import LearnerSpec, hyperparameters
+from banana_grasp.agents.specs import LearnerSpec, hyperparameters
 from banana_grasp.agents.vec import env_factory, make_vec
 from banana_grasp.envs import MAX_EPISODE_STEPS, ScriptedExpert, Task
 
@@ -122,6 +122,7 @@ class RL2Agent:
         self.normalize.training = False
         self._variation, self._split, self._layout = variation, split, position_layout
         self.k = 0
+        self.last_trial_successes: list[bool] = []  # each episode's success in the last trial
 
     def reset(self) -> None:
         self.k = 0
@@ -134,9 +135,13 @@ class RL2Agent:
         env = env_factory(self.learner, self._variation, self._split, self._layout, task=task,
                           trial_episodes=self.k + 1, **kwargs)()  # fmt: skip
         state, start = None, np.ones((1,), bool)
+        steps = last_episode_start = 0
 
         def act(obs: dict) -> np.ndarray:
-            nonlocal state, start
+            nonlocal state, start, steps, last_episode_start
+            if obs["prev_done"][0] > 0:  # a new episode of the trial begins at this step
+                last_episode_start = steps
+            steps += 1
             batch = {key: value[None] for key, value in self.normalize.normalize_obs(obs).items()}
             action, state = self.model.predict(batch, state=state, episode_start=start, deterministic=True)
             start = np.zeros((1,), bool)
@@ -144,7 +149,9 @@ class RL2Agent:
 
         info, frames = _run_episode(env, act, seed, render)
         env.close()
-        return bool(info["trial_successes"][-1]), frames
+        self.last_trial_successes = list(info["trial_successes"])
+        # Film only the evaluated episode, like every other learner's clip.
+        return bool(info["trial_successes"][-1]), frames[last_episode_start:]
 
 
 class RandomAgent:

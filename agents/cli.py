@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from banana_grasp.agents.config import TRAINED_KINDS, learner, learners, preset_names
+from banana_grasp.agents.specs import TRAINED_KINDS, learner, learners, preset_names
 from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, VARIATIONS, Task
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from banana_grasp.agents import storage
-from banana_grasp.agents.config import Preset, learner, preset
+from banana_grasp.agents.specs import Preset, learner, preset
 from banana_grasp.agents.evaluation import Outcome
 from banana_grasp.agents.protocol import evaluate_one, learner_folder
 
@@ -124,7 +124,7 @@ def run_train_job(job: TrainJob, progress_queue=None) -> dict:
 
     report = None
     if progress_queue is not None:
-        report = lambda steps: progress_queue.put((job.label, steps))  # noqa: E731
+        report = lambda steps: progress_queue.put((job.label, steps))
     return train(learner(job.learner), job.seed, job.steps, Path(job.folder), trial_episodes=job.trial_episodes,
                  position_layout=job.position_layout, on_rollout=report, algo_overrides=job.algo_overrides)  # fmt: skip
 
@@ -141,7 +141,7 @@ def run_eval_job(job: EvalJob, progress_queue=None) -> list[dict]:
 
 def _done_steps(job: TrainJob) -> int:
     folder = Path(job.folder)
-    if storage.is_complete(folder):
+    if storage.trained_steps(folder) >= job.steps:
         return job.steps
     state = folder / "checkpoint" / "state.json"
     return min(storage.read_json(state)["steps"], job.steps) if state.is_file() else 0
@@ -149,7 +149,7 @@ def _done_steps(job: TrainJob) -> int:
 
 def run_grid(train: list[TrainJob], evaluate: list[EvalJob], workers: int, progress: bool = True) -> list[Outcome]:
     """Run the training jobs then the evaluation jobs on ``workers`` processes, with one progress bar."""
-    pending_train = [j for j in train if not storage.is_complete(Path(j.folder))]
+    pending_train = [j for j in train if storage.trained_steps(Path(j.folder)) < j.steps]
     pending_eval = [j for j in evaluate if not j.path.is_file()]
     done = {j.label: _done_steps(j) for j in train}
     jobs_steps = {j.label: j.steps for j in train}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -11,16 +12,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from banana_grasp.agents import storage  # noqa: E402
-from banana_grasp.agents.config import Preset, learner  # noqa: E402
-from banana_grasp.agents.evaluation import Outcome, sample_tasks  # noqa: E402
-from banana_grasp.agents.protocol import learner_folder  # noqa: E402
-from banana_grasp.agents.results import markdown_tables, summarize  # noqa: E402
-from banana_grasp.agents.training import read_curve  # noqa: E402
-from banana_grasp.agents.vec import env_id  # noqa: E402
+from banana_grasp.agents import storage
+from banana_grasp.agents.specs import Preset, learner
+from banana_grasp.agents.evaluation import Outcome, sample_tasks
+from banana_grasp.agents.protocol import learner_folder
+from banana_grasp.agents.results import markdown_tables, summarize
+from banana_grasp.agents.training import read_curve
+from banana_grasp.agents.vec import env_id
 
 EVAL_VARIATION, EVAL_SPLIT = "both", "heldout"
 
@@ -102,6 +103,45 @@ def plot_adaptation(path: Path, summary: dict, k: int) -> None:
     _save_figure(figure, path)
 
 
+def time_to_success(curve: list[dict[str, float]], threshold: float = 0.9, window: int = 3) -> dict | None:
+    """First point where the mean training success of ``window`` consecutive rollouts reaches
+    ``threshold``: its env steps and wall seconds (None if never)."""
+    rates = [row["success_rate"] for row in curve]
+    for end in range(window, len(curve) + 1):
+        recent = rates[end - window : end]
+        if not any(r != r for r in recent) and sum(recent) / window >= threshold:
+            return {"steps": int(curve[end - 1]["steps"]), "wall_seconds": curve[end - 1]["wall_seconds"]}
+    return None
+
+
+def training_speed(run: Path, names: list[str], seeds: list[int]) -> dict:
+    """Per learner: env steps per second, and steps and wall time to 90% training success per seed."""
+    speed = {}
+    for name in names:
+        curves = {seed: read_curve(learner_folder(run, name, seed)) for seed in seeds}
+        rates = [c[-1]["steps"] / c[-1]["wall_seconds"] for c in curves.values() if c and c[-1]["wall_seconds"] > 0]
+        reached = {seed: time_to_success(c) for seed, c in curves.items()}
+        speed[name] = {
+            "steps_per_second": round(float(np.mean(rates)), 1) if rates else None,
+            "to_90_percent": {str(seed): value for seed, value in reached.items()},
+            "seeds_reaching_90_percent": sum(value is not None for value in reached.values()),
+        }
+    return speed
+
+
+def speed_table(speed: dict, seeds: list[int]) -> str:
+    lines = [
+        "| learner | env steps/s | seeds reaching 90% | steps to 90% (median) | wall time to 90% (median) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, row in speed.items():
+        reached = [v for v in row["to_90_percent"].values() if v is not None]
+        steps = f"{np.median([v['steps'] for v in reached]) / 1000:.0f}k" if reached else "never"
+        wall = f"{np.median([v['wall_seconds'] for v in reached]) / 60:.1f} min" if reached else "never"
+        lines.append(f"| {name} | {row['steps_per_second']:.0f} | {row['seeds_reaching_90_percent']} of {len(seeds)} | {steps} | {wall} |")
+    return "\n".join(lines)
+
+
 def _describe_gain(meta: str, gain: dict, against: str) -> str:
     low, high = gain["ci"]
     if low > 0:
@@ -168,10 +208,12 @@ def write_report(run: Path, chosen: Preset, outcomes: list[Outcome], started: fl
         },
         **summary,
     }
+    trained_names = [s.name for s in specs if s.trained]
+    results["training_speed"] = training_speed(run, trained_names, seeds)
     plots = run / "plots"
     plots.mkdir(exist_ok=True)
     plot_success(plots / "success.png", summary, chosen.k_episodes)
-    plot_curves(plots / "curves.png", run, [s.name for s in specs if s.trained], chosen.seeds)
+    plot_curves(plots / "curves.png", run, trained_names, chosen.seeds)
     plot_adaptation(plots / "adaptation.png", summary, chosen.k_episodes)
     videos = write_videos(run, specs, tasks[: chosen.video_tasks], seeds[0], chosen.k_episodes,
                           chosen.position_layout, progress=progress)  # fmt: skip
@@ -196,6 +238,11 @@ P(improvement) is the probability that a run of the meta-learner beats a run of 
 single-task learner on a task (ties count half).
 
 {markdown_tables(summary, chosen.k_episodes)}
+
+Training (success of the training rollouts, stochastic policy; 90% = mean of 3 consecutive rollouts;
+wall time on this machine with {os.cpu_count()} cores shared by the parallel jobs):
+
+{speed_table(results["training_speed"], seeds)}
 
 ## Finding
 

@@ -4,7 +4,9 @@ Each meta-iteration draws one training task, runs ``inner_updates`` PPO updates 
 from the current initialisation (all ``n_envs`` envs pinned to that task), and moves the
 initialisation a fraction ``meta_step_size`` of the way to the adapted weights. The
 result is saved as an ordinary PPO model, so it adapts to a new task by the same
-fine-tuning as every other learner. Normalisation statistics are shared across tasks.
+fine-tuning as every other learner. Normalisation statistics are shared across tasks,
+and so is the Adam optimiser's state (the inner loops are short: resetting it each
+meta-iteration would leave its moment estimates almost always cold).
 """
 
 from __future__ import annotations
@@ -15,20 +17,21 @@ from typing import Any
 
 import numpy as np
 import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecNormalize
 
 from banana_grasp.agents import storage
-from banana_grasp.agents.config import LearnerSpec, hyperparameters
+from banana_grasp.agents.specs import LearnerSpec, hyperparameters
 from banana_grasp.agents.training import (
     CurveAndCheckpoint,
     _truncate_curve,
     finish,
     new_model,
+    resume_point,
     save_checkpoint,
 )
 from banana_grasp.agents.vec import env_factory, make_vec
 from banana_grasp.envs import task_distribution
-from stable_baselines3 import PPO
-from stable_baselines3.common.vec_env import VecNormalize
 
 
 def _pinned_env(learner: LearnerSpec, task, n_envs: int, seed: int, layout: str, shared: VecNormalize) -> VecNormalize:
@@ -52,9 +55,9 @@ def train_reptile(
     n_envs, inner_updates, epsilon = hp["n_envs"], hp["inner_updates"], hp["meta_step_size"]
     started = time.perf_counter()
     tasks = task_distribution(learner.variation, "train", position_layout)
-    checkpoint = folder / "checkpoint"
-    if (checkpoint / "state.json").is_file():
-        model, shared = storage.load_model(checkpoint, PPO, tensorboard_log=str(folder / "tb"))
+    resume = resume_point(folder)
+    if resume is not None:
+        model, shared = storage.load_model(resume, PPO, tensorboard_log=str(folder / "tb"))
         _truncate_curve(folder, model.num_timesteps)
     else:
         _truncate_curve(folder, 0)
@@ -82,5 +85,4 @@ def train_reptile(
         if model.num_timesteps < steps and model.num_timesteps - last_checkpoint >= checkpoint_every:
             save_checkpoint(folder, model)
             last_checkpoint = model.num_timesteps
-    model.set_env(shared) if shared.venv is not None else None
     return finish(learner, seed, model, folder, started, meta_iterations=int(iteration))

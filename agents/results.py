@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from banana_grasp.agents import stats
-from banana_grasp.agents.config import LearnerSpec
+from banana_grasp.agents.specs import LearnerSpec
 from banana_grasp.agents.evaluation import Outcome, success_matrix
 
 

@@ -66,6 +66,11 @@ def is_complete(folder: Path) -> bool:
     return (folder / META).is_file() and (folder / MODEL).is_file() and (folder / NORMALIZE).is_file()
 
 
+def trained_steps(folder: Path) -> int:
+    """Env steps of the complete learner saved in ``folder`` (0 if there is none)."""
+    return int(read_json(folder / META)["steps"]) if is_complete(folder) else 0
+
+
 def load_model(folder: Path, algo: type[BaseAlgorithm], venv: VecEnv | None = None, **overrides: Any):
     """Load ``model.zip`` and ``vecnormalize.pkl`` from ``folder``; clear errors name the file.
 

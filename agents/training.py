@@ -24,7 +24,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from banana_grasp.agents import storage
-from banana_grasp.agents.config import LearnerSpec, hyperparameters
+from banana_grasp.agents.specs import LearnerSpec, hyperparameters
 from banana_grasp.agents.vec import env_factory, make_vec, normalized_keys
 
 ALGORITHMS: dict[str, tuple[type[BaseAlgorithm], str]] = {
@@ -56,6 +56,14 @@ class CurveAndCheckpoint(BaseCallback):
         if self._last_checkpoint is None:
             self._last_checkpoint = self.num_timesteps
 
+    def _on_rollout_start(self) -> None:
+        # Here the previous rollout's update is done: a checkpoint holds exactly the
+        # training of its step count, so a resumed run loses nothing.
+        every = self.checkpoint_every
+        if every is not None and self.num_timesteps - self._last_checkpoint >= every:
+            save_checkpoint(self.folder, self.model)
+            self._last_checkpoint = self.num_timesteps
+
     def _on_step(self) -> bool:
         for done, info in zip(self.locals["dones"], self.locals["infos"]):
             if done and "is_success" in info:
@@ -67,10 +75,6 @@ class CurveAndCheckpoint(BaseCallback):
         wall = self._wall_before + time.perf_counter() - self._started
         _append_curve(self.folder / "curve.csv", (self.num_timesteps, rate, len(self._successes), round(wall, 2)))
         self._successes = []
-        every = self.checkpoint_every
-        if every is not None and self.num_timesteps - self._last_checkpoint >= every:
-            save_checkpoint(self.folder, self.model)
-            self._last_checkpoint = self.num_timesteps
         if self.on_rollout is not None:
             self.on_rollout(self.num_timesteps)
 
@@ -87,7 +91,8 @@ def _append_curve(path: Path, row: tuple) -> None:
 def _last_wall(path: Path) -> float:
     if not path.exists():
         return 0.0
-    rows = list(csv.DictReader(open(path)))
+    with open(path) as file:
+        rows = list(csv.DictReader(file))
     return float(rows[-1]["wall_seconds"]) if rows else 0.0
 
 
@@ -102,6 +107,14 @@ def read_curve(folder: Path) -> list[dict[str, float]]:
 def save_checkpoint(folder: Path, model: BaseAlgorithm) -> None:
     storage.save_model(folder / "checkpoint", model, model.get_vec_normalize_env())
     storage.write_json_atomic(folder / "checkpoint" / "state.json", {"steps": int(model.num_timesteps)})
+
+
+def resume_point(folder: Path) -> Path | None:
+    """Where training continues from: the last checkpoint, else a finished learner (given
+    a larger budget now), else nowhere (a fresh start)."""
+    if (folder / "checkpoint" / "state.json").is_file():
+        return folder / "checkpoint"
+    return folder if storage.is_complete(folder) else None
 
 
 def _truncate_curve(folder: Path, steps: int) -> None:
@@ -160,9 +173,9 @@ def train(
     started = time.perf_counter()
     venv = build_venv(learner, seed, trial_episodes, position_layout)
     algo, _ = ALGORITHMS[learner.kind]
-    checkpoint = folder / "checkpoint"
-    if (checkpoint / "state.json").is_file():
-        model, _ = storage.load_model(checkpoint, algo, venv, tensorboard_log=str(folder / "tb"))
+    resume = resume_point(folder)
+    if resume is not None:
+        model, _ = storage.load_model(resume, algo, venv, tensorboard_log=str(folder / "tb"))
         _truncate_curve(folder, model.num_timesteps)
     else:
         _truncate_curve(folder, 0)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
+from banana_grasp.agents.specs import LearnerSpec
 from banana_grasp.envs import ENV_IDS, Greyscale, Task
-from banana_grasp.agents.config import LearnerSpec
 
 # Observation keys left out of VecNormalize: already in [-1, 1], and constant or nearly so
 # while some learners train (the banana's colour for a position specialist, contact flags

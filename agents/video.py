@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from banana_grasp.agents.adaptation import Agent, load_agent
-from banana_grasp.agents.config import LearnerSpec
+from banana_grasp.agents.specs import LearnerSpec
 from banana_grasp.agents.protocol import learner_folder
 from banana_grasp.envs import Task
 

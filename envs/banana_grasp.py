@@ -239,7 +239,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
 
     # ----------------------------------------------------------------- spaces
     def _make_observation_space(self) -> spaces.Dict:
-        vec = lambda n, low=-np.inf, high=np.inf: spaces.Box(low, high, (n,), np.float32)  # noqa: E731
+        vec = lambda n, low=-np.inf, high=np.inf: spaces.Box(low, high, (n,), np.float32)
         proprio = {
             "gripper_pos": vec(3),
             "gripper_yaw": vec(1),

@@ -16,6 +16,8 @@ import argparse
 import time
 
 import banana_grasp.envs  # noqa: F401  (first: registers the ids and sets MUJOCO_GL before mujoco loads)
+
+# isort: split
 import gymnasium as gym
 import mujoco
 import numpy as np

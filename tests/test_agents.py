@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from banana_grasp.agents import config, storage
+
+from banana_grasp.agents import specs, storage
 from banana_grasp.agents.adaptation import (
     ExpertAgent,
     PolicyAgent,
@@ -24,7 +25,7 @@ from banana_grasp.agents.adaptation import (
     RL2Agent,
     load_agent,
 )
-from banana_grasp.agents.config import LearnerSpec
+from banana_grasp.agents.specs import LearnerSpec
 from banana_grasp.agents.evaluation import (
     Outcome,
     evaluate_heldout,
@@ -76,7 +77,7 @@ def trained(tmp_path_factory) -> dict[str, tuple[Path, dict, float]]:
     for name, (budget, overrides) in BUDGETS.items():
         folder = root / name
         started = time.perf_counter()
-        meta = train(config.learner(name), 3, budget, folder, algo_overrides=overrides)
+        meta = train(specs.learner(name), 3, budget, folder, algo_overrides=overrides)
         out[name] = (folder, meta, time.perf_counter() - started)
     return out
 
@@ -93,7 +94,7 @@ def heldout_tasks() -> list:
 def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) -> None:
     folder, meta, seconds = trained[name]
     budget, overrides = BUDGETS[name]
-    spec = config.learner(name)
+    spec = specs.learner(name)
     for file in SAVED_FILES:
         assert (folder / file).is_file(), f"{file} missing from {folder}"
     assert storage.is_complete(folder)
@@ -137,15 +138,16 @@ def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) 
 
 def test_untrained_kinds_cannot_be_trained(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="random"):
-        train(config.learner("random"), 0, 100, tmp_path / "random")
+        train(specs.learner("random"), 0, 100, tmp_path / "random")
     assert not (tmp_path / "random").exists()
 
 
 @pytest.mark.parametrize(
     "name, budget, interrupt_after, checkpoint_steps",
     [
-        # PPO: a checkpoint after every rollout; killed after the 2nd one (512 steps).
-        ("position-specialist", 1024, 2, 512),
+        # PPO: a checkpoint before every rollout, once the previous update is done; killed
+        # at the end of the 2nd rollout (512 steps), it resumes from the 1st one's (256).
+        ("position-specialist", 1024, 2, 256),
         # Reptile: checkpoints only between meta-iterations (512 steps each); killed in
         # the 3rd iteration, after its first rollout, it resumes from the end of the 2nd.
         ("reptile", 2048, 5, 1024),
@@ -154,7 +156,7 @@ def test_untrained_kinds_cannot_be_trained(tmp_path: Path) -> None:
 def test_interrupted_training_resumes_from_its_checkpoint(
     tmp_path: Path, name: str, budget: int, interrupt_after: int, checkpoint_steps: int
 ) -> None:
-    spec, folder = config.learner(name), tmp_path / name
+    spec, folder = specs.learner(name), tmp_path / name
     seen: list[int] = []
 
     def interrupt(steps: int) -> None:
@@ -191,7 +193,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(
 @pytest.mark.parametrize("name", ["position-specialist", "position-specialist-grey"])
 def test_vecnormalize_leaves_raw_keys_alone(trained, heldout_tasks, name: str) -> None:
     folder = trained[name][0]
-    agent = load_agent(config.learner(name), folder)
+    agent = load_agent(specs.learner(name), folder)
     normalize = agent.normalize
     keys = set(normalize.observation_space.spaces)
     raw_present = keys & set(RAW_KEYS)
@@ -199,7 +201,7 @@ def test_vecnormalize_leaves_raw_keys_alone(trained, heldout_tasks, name: str) -
     assert colour_key in raw_present
     assert set(normalize.norm_obs_keys) == keys - set(RAW_KEYS)
 
-    env = env_factory(config.learner(name), "both", "heldout", task=heldout_tasks[0])()
+    env = env_factory(specs.learner(name), "both", "heldout", task=heldout_tasks[0])()
     obs, _ = env.reset(seed=0)
     env.close()
     normed = normalize.normalize_obs(obs)
@@ -213,7 +215,7 @@ def test_vecnormalize_leaves_raw_keys_alone(trained, heldout_tasks, name: str) -
 
 def test_policy_agent_adapts_by_finetuning_and_resets(trained, heldout_tasks) -> None:
     folder = trained["position-specialist"][0]
-    agent = load_agent(config.learner("position-specialist"), folder)
+    agent = load_agent(specs.learner("position-specialist"), folder)
     assert isinstance(agent, PolicyAgent)
     task = heldout_tasks[0]
     saved = _weights(storage.load_model(folder, agent.model.__class__)[0].policy)
@@ -240,7 +242,7 @@ def test_policy_agent_adapts_by_finetuning_and_resets(trained, heldout_tasks) ->
 
 
 def test_rl2_agent_adapts_in_context(trained, heldout_tasks) -> None:
-    agent = load_agent(config.learner("rl2"), trained["rl2"][0])
+    agent = load_agent(specs.learner("rl2"), trained["rl2"][0])
     assert isinstance(agent, RL2Agent)
     task = heldout_tasks[1]
     before = _weights(agent.model.policy)
@@ -254,8 +256,9 @@ def test_rl2_agent_adapts_in_context(trained, heldout_tasks) -> None:
     agent.adapt(task, 1, seed=2)
     success, frames = agent.rollout(task, seed=4, render=True)
     assert isinstance(success, bool)
-    # k = 1: the evaluated episode is the 2nd of a 2-episode trial (one reset frame, then one per step).
-    assert len(frames) == 1 + 2 * MAX_EPISODE_STEPS
+    # k = 1: the evaluated episode is the 2nd of a 2-episode trial; only it is filmed.
+    assert len(agent.last_trial_successes) == 2 and success == agent.last_trial_successes[-1]
+    assert len(frames) == 1 + MAX_EPISODE_STEPS
     assert frames[0].shape == (RENDER_SIZE, RENDER_SIZE, 3)
     assert agent.rollout(task, seed=4)[1] == []
     assert _same_weights(_weights(agent.model.policy), before), "RL^2 must not change its weights"
@@ -265,8 +268,8 @@ def test_rl2_agent_adapts_in_context(trained, heldout_tasks) -> None:
 
 
 def test_reference_agents_honour_the_interface(heldout_tasks) -> None:
-    random_agent = load_agent(config.learner("random"), None)
-    expert = load_agent(config.learner("expert"), None)
+    random_agent = load_agent(specs.learner("random"), None)
+    expert = load_agent(specs.learner("expert"), None)
     assert isinstance(random_agent, RandomAgent) and isinstance(expert, ExpertAgent)
     for agent in (random_agent, expert):
         agent.reset()
@@ -281,7 +284,7 @@ def test_reference_agents_honour_the_interface(heldout_tasks) -> None:
 
 def test_load_agent_needs_a_folder_for_trained_learners() -> None:
     with pytest.raises(ValueError, match="position-specialist"):
-        load_agent(config.learner("position-specialist"), None)
+        load_agent(specs.learner("position-specialist"), None)
 
 
 # --------------------------------------------------------------- evaluation
@@ -342,7 +345,7 @@ def test_evaluate_heldout_follows_the_protocol(heldout_tasks) -> None:
     ]
 
     # A real agent: the expert, through the same protocol.
-    expert = ExpertAgent(config.learner("expert"))
+    expert = ExpertAgent(specs.learner("expert"))
     real = evaluate_heldout(expert, heldout_tasks, k=1, episodes=1, seed=0)
     assert len(real) == 1 * 2 * len(heldout_tasks) and all(o.success for o in real)
 
@@ -439,7 +442,7 @@ def test_corrupt_checkpoint_is_reported_not_silently_retrained(trained, tmp_path
         trained["position-specialist"][0] / "vecnormalize.pkl", folder / "checkpoint" / "vecnormalize.pkl"
     )
     with pytest.raises(ValueError, match="checkpoint"):
-        train(config.learner("position-specialist"), 0, 512, folder, algo_overrides=PPO_TINY)
+        train(specs.learner("position-specialist"), 0, 512, folder, algo_overrides=PPO_TINY)
 
 
 # ------------------------------------------------------------ configuration
@@ -447,15 +450,15 @@ def test_corrupt_checkpoint_is_reported_not_silently_retrained(trained, tmp_path
 
 def test_unknown_learner_and_preset_list_the_allowed_names() -> None:
     with pytest.raises(ValueError, match="nope") as error:
-        config.learner("nope")
+        specs.learner("nope")
     for name in ("position-specialist", "rl2", "reptile", "expert"):
         assert name in str(error.value)
     with pytest.raises(ValueError, match="nope") as error:
-        config.preset("nope")
+        specs.preset("nope")
     for name in ("tiny", "quick", "full"):
         assert name in str(error.value)
     with pytest.raises(ValueError, match="nope"):
-        config.hyperparameters("nope")
+        specs.hyperparameters("nope")
 
 
 def test_learner_spec_rejects_unknown_fields() -> None:
@@ -471,11 +474,11 @@ def test_learner_spec_rejects_unknown_fields() -> None:
 
 
 def test_presets_load_and_name_their_learners() -> None:
-    for name in config.preset_names():
-        chosen = config.preset(name)
+    for name in specs.preset_names():
+        chosen = specs.preset(name)
         assert chosen.seeds and chosen.learners and chosen.k_episodes >= 0
         for learner_name in chosen.learners:
-            spec = config.learner(learner_name)
+            spec = specs.learner(learner_name)
             if spec.trained:
                 assert chosen.steps_for(spec) > 0
 
@@ -484,7 +487,7 @@ def test_presets_load_and_name_their_learners() -> None:
 
 
 def test_trial_wrapper_chains_episodes_of_one_task() -> None:
-    spec = config.learner("rl2")
+    spec = specs.learner("rl2")
     env = env_factory(spec, spec.variation, "train", trial_episodes=2)()
     trial = env
     while not isinstance(trial, Trial):
@@ -528,13 +531,25 @@ def test_trial_wrapper_chains_episodes_of_one_task() -> None:
     env.close()
 
     with pytest.raises(ValueError):
-        Trial(env_factory(config.learner("multi-task"), "color-or-position")(), 0)
+        Trial(env_factory(specs.learner("multi-task"), "color-or-position")(), 0)
 
 
 def test_fixed_task_pins_every_reset(heldout_tasks) -> None:
-    env = env_factory(config.learner("position-specialist"), "both", "heldout", task=heldout_tasks[0])()
+    env = env_factory(specs.learner("position-specialist"), "both", "heldout", task=heldout_tasks[0])()
     for seed in range(3):
         _, info = env.reset(seed=seed)
         assert info["task"] == heldout_tasks[0]
     env.close()
     assert task_distribution("both", "heldout").contains(heldout_tasks[0])
+
+
+@pytest.mark.parametrize("name", ["position-specialist", "reptile"])
+def test_a_larger_budget_continues_a_finished_learner(tmp_path: Path, name: str) -> None:
+    spec, folder = specs.learner(name), tmp_path / name
+    first = train(spec, 0, 512, folder, algo_overrides=PPO_TINY)
+    more: list[int] = []
+    second = train(spec, 0, 1024, folder, on_rollout=more.append, algo_overrides=PPO_TINY)
+    assert more[0] == first["steps"] + N_ENVS * PPO_TINY["n_steps"], "restarted instead of continuing"
+    assert second["steps"] >= 1024 and storage.trained_steps(folder) == second["steps"]
+    steps = [row["steps"] for row in read_curve(folder)]
+    assert steps == list(range(256, second["steps"] + 1, 256))

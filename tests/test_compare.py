@@ -18,7 +18,8 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import pytest
-from banana_grasp.agents import config
+
+from banana_grasp.agents import specs
 from banana_grasp.agents.compare import RUN_FILE, compare, package_version
 from banana_grasp.envs import MAX_EPISODE_STEPS
 
@@ -54,8 +55,8 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
-    run, chosen = tiny_run, config.preset(PRESET)
-    specs = [config.learner(name) for name in chosen.learners]
+    run, chosen = tiny_run, specs.preset(PRESET)
+    specs = [specs.learner(name) for name in chosen.learners]
 
     report = (run / "report.md").read_text()
     assert "| learner | role | trained on | own-variation success | held-out, zero-shot |" in report
@@ -139,16 +140,16 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
         reader = imageio.get_reader(video)
         frame = reader.get_data(0)
         assert frame.shape == (rows_of_clips * RENDER_SIZE, columns * RENDER_SIZE, 3)
-        # The longest clip is RL^2's trial: k adaptation episodes + the filmed one, plus the reset frame.
-        assert reader.count_frames() == 1 + (chosen.k_episodes + 1) * MAX_EPISODE_STEPS
+        # Every clip is the evaluated episode alone (RL^2's adaptation episodes are not filmed).
+        assert reader.count_frames() == 1 + MAX_EPISODE_STEPS
         reader.close()
     assert not list(run.rglob("*.tmp*")), "temporary files left behind"
 
 
 def test_compare_again_reruns_nothing(tiny_run: Path) -> None:
     before = _stamps(tiny_run)
-    chosen = config.preset(PRESET)
-    n_trained = sum(config.learner(name).trained for name in chosen.learners)
+    chosen = specs.preset(PRESET)
+    n_trained = sum(specs.learner(name).trained for name in chosen.learners)
     assert len(before) == 3 * n_trained * len(chosen.seeds) + len(chosen.learners) * len(chosen.seeds)
     tb_runs = sorted(str(p.relative_to(tiny_run)) for p in tiny_run.glob("learners/*/seed*/tb/*"))
     results = json.loads((tiny_run / "results.json").read_text())
@@ -168,7 +169,7 @@ def _record(preset: str = PRESET, version: str | None = None) -> dict:
     return {
         "preset": preset,
         "package_version": version or package_version(),
-        "config": asdict(config.preset(preset)),
+        "config": asdict(specs.preset(preset)),
     }
 
 

@@ -20,7 +20,7 @@ from banana_grasp.agents.cli import main, parser
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.DOTALL)
 PYTHON = [code for lang, code in BLOCKS if lang == "python"]
 SHELL = [
     line.split("#")[0].strip()
@@ -46,7 +46,7 @@ def test_shell_example(line: str, tmp_path, monkeypatch) -> None:
     words = shlex.split(line)
     if words[0] == "make":
         makefile = (ROOT / "Makefile").read_text()
-        assert re.search(rf"^{words[1]}:", makefile, flags=re.M), f"no make target {words[1]!r}"
+        assert re.search(rf"^{words[1]}:", makefile, flags=re.MULTILINE), f"no make target {words[1]!r}"
     elif words[0] == "banana-grasp":
         args = parser().parse_args(words[1:])  # exits (fails the test) on an unknown flag or choice
         if args.command == "render" and args.learner == "expert":

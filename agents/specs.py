@@ -1,4 +1,4 @@
-"""Learners, hyperparameters and presets, read from the YAML files in ``config/``."""
+"""Learners, hyperparameters and presets: typed views of the YAML files in ``config/``."""
 
 from __future__ import annotations
 
