@@ -33,7 +33,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     from banana_grasp.agents.protocol import evaluate_learners
     from banana_grasp.agents.results import markdown_tables
 
-    specs = [learner(name) for name in args.learners]
+    names = args.learners or _learners_in(args.run)
+    specs = [learner(name) for name in names]
     _, summary = evaluate_learners(
         specs, args.run, args.seeds, k=args.k, episodes=args.episodes, n_tasks=args.tasks,
         n_train_tasks=args.train_episodes, task_seed=args.task_seed, variation=args.variation,
@@ -42,6 +43,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"\n{args.variation}/{args.split}: {args.tasks} tasks, seeds {args.seeds}, k={args.k}, "
           f"{args.episodes} episodes per task and phase\n")  # fmt: skip
     print(markdown_tables(summary, args.k))
+
+
+def _learners_in(run: Path) -> list[str]:
+    """Learners saved in ``run`` (in the order of learners.yaml), plus the untrained references."""
+    saved = {p.name for p in (run / "learners").glob("*") if p.is_dir()}
+    if not saved:
+        raise ValueError(f"no trained learners in {run / 'learners'}: train some first, or pass --run")
+    return [name for name, spec in learners().items() if name in saved or not spec.trained]
 
 
 def _render(args: argparse.Namespace) -> None:
@@ -90,8 +99,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("evaluate", help="adapt and evaluate saved learners; print the table and meta-gain")
     p.add_argument("--run", type=Path, default=Path("runs/manual"), help="run folder holding learners/ (default runs/manual)")
-    p.add_argument("--learners", nargs="+", default=list(learners()), choices=list(learners()), metavar="LEARNER",
-                   help="learners to evaluate (default: all; " + ", ".join(learners()) + ")")  # fmt: skip
+    p.add_argument("--learners", nargs="+", choices=list(learners()), metavar="LEARNER",
+                   help="learners to evaluate (default: those saved in --run, plus random and expert; "
+                   "choices: " + ", ".join(learners()) + ")")  # fmt: skip
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default 0 1 2)")
     p.add_argument("--variation", default="both", choices=VARIATIONS, help="variation of the tasks (default both)")
     p.add_argument("--split", default="heldout", choices=SPLITS, help="split of the tasks (default heldout)")

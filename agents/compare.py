@@ -164,6 +164,8 @@ def run_grid(train: list[TrainJob], evaluate: list[EvalJob], workers: int, progr
     with context.Manager() as manager, ProcessPoolExecutor(workers, mp_context=context) as pool:
         queue = manager.Queue()
         futures = {pool.submit(run_train_job, job, queue): job for job in pending_train}
+        running: set[str] = set()
+        finished_count = len(train) - len(pending_train)
         while futures:
             finished, _ = wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
             while not queue.empty():
@@ -171,12 +173,15 @@ def run_grid(train: list[TrainJob], evaluate: list[EvalJob], workers: int, progr
                 steps = min(steps, jobs_steps[label])  # the last rollout may overshoot the budget
                 bar.update(max(0, steps - done[label]))
                 done[label] = max(done[label], steps)
+                running.add(label)
             for future in finished:
                 job = futures.pop(future)
-                meta = future.result()  # a failed job raises here; finished ones are already saved
+                future.result()  # a failed job raises here; finished ones are already saved
                 bar.update(job.steps - done[job.label])
                 done[job.label] = job.steps
-                bar.set_postfix_str(f"done: {job.label} ({meta.get('final_train_success')})")
+                running.discard(job.label)
+                finished_count += 1
+            bar.set_postfix_str(f"{finished_count}/{len(train)} done; running: {', '.join(sorted(running))}")
         bar.close()
         eval_bar = tqdm(total=len(evaluate), initial=len(evaluate) - len(pending_eval), unit="job",
                         desc="evaluating", disable=not progress, dynamic_ncols=True)  # fmt: skip

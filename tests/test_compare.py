@@ -56,14 +56,14 @@ def tiny_run(tmp_path_factory) -> Path:
 
 def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     run, chosen = tiny_run, specs.preset(PRESET)
-    specs = [specs.learner(name) for name in chosen.learners]
+    learner_specs = [specs.learner(name) for name in chosen.learners]
 
     report = (run / "report.md").read_text()
     assert "| learner | role | trained on | own-variation success | held-out, zero-shot |" in report
     assert "## Finding" in report
     finding = report.split("## Finding", 1)[1].split("##", 1)[0].strip()
     assert finding, "the Finding section is empty"
-    for spec in specs:
+    for spec in learner_specs:
         assert f"| {spec.name} |" in report
     for image in (
         "plots/success.png",
@@ -80,7 +80,7 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     assert results["package_version"] == package_version()
     assert len(results["heldout_tasks"]) == chosen.heldout_tasks
     assert list(results["learners"]) == list(chosen.learners)
-    for spec in specs:
+    for spec in learner_specs:
         row = results["learners"][spec.name]
         if spec.trained:
             _check_estimate(row["train_success"], f"{spec.name} train")
@@ -93,13 +93,13 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
         _check_estimate(row["heldout_success"], f"{spec.name} zero-shot")
         _check_estimate(row["heldout_success_adapted"], f"{spec.name} adapted")
 
-    metas = [s.name for s in specs if s.role == "meta"]
+    metas = [s.name for s in learner_specs if s.role == "meta"]
     assert metas and sorted(results["meta_gain"]) == sorted(metas)
     for meta in metas:
         gains = results["meta_gain"][meta]
         assert set(gains) == {"vs_best_single", "vs_multitask"}
         assert sorted(gains["vs_best_single"]["baselines"]) == sorted(
-            s.name for s in specs if s.role == "single-task"
+            s.name for s in learner_specs if s.role == "single-task"
         )
         assert gains["vs_multitask"]["baselines"] == ["multi-task"]
         for gain in gains.values():
@@ -115,13 +115,13 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     phases = 2 if chosen.k_episodes > 0 else 1
     heldout = chosen.heldout_tasks * chosen.eval_episodes * phases
     expected = sum(
-        len(chosen.seeds) * (heldout + (chosen.train_eval_episodes if spec.trained else 0)) for spec in specs
+        len(chosen.seeds) * (heldout + (chosen.train_eval_episodes if spec.trained else 0)) for spec in learner_specs
     )
     assert len(rows) == expected
     assert {r["success"] for r in rows} <= {"0", "1"}
     assert {r["phase"] for r in rows if r["learner"] == "expert"} == {"zero-shot", "adapted"}
     # The summary is the mean of these rows (equal weight per seed and task here).
-    for spec in specs:
+    for spec in learner_specs:
         for phase, key in (("zero-shot", "heldout_success"), ("adapted", "heldout_success_adapted")):
             values = [int(r["success"]) for r in rows if r["learner"] == spec.name and r["phase"] == phase]
             assert math.isclose(results["learners"][spec.name][key]["mean"], sum(values) / len(values))
@@ -134,8 +134,8 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
 
     videos = sorted((run / "videos").glob("*.mp4"))
     assert [v.name for v in videos] == [f"heldout_task{i}.mp4" for i in range(chosen.video_tasks)]
-    columns = min(4, len(specs))
-    rows_of_clips = -(-len(specs) // columns)
+    columns = min(4, len(learner_specs))
+    rows_of_clips = -(-len(learner_specs) // columns)
     for video in videos:
         reader = imageio.get_reader(video)
         frame = reader.get_data(0)

@@ -3,7 +3,8 @@
 Python blocks are executed as they are. Shell blocks: `make` targets are the set-up
 commands themselves (CI runs `make test`); `banana-grasp` commands are parsed by the real
 command-line parser (every flag and choice must exist), and the cheap ones (rendering the
-expert) are run; `python scripts/...` commands must name a script whose --help works.
+expert) are run; `python scripts/...` commands must name a script whose --help works, and the scripts that
+wrap `banana-grasp` have their arguments parsed the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from banana_grasp.agents.cli import main, parser
 
 ROOT = Path(__file__).resolve().parent.parent
+CLI_SCRIPTS = ("compare", "train", "evaluate", "render")
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.DOTALL)
 PYTHON = [code for lang, code in BLOCKS if lang == "python"]
@@ -55,7 +57,9 @@ def test_shell_example(line: str, tmp_path, monkeypatch) -> None:
             assert (tmp_path / args.out).stat().st_size > 0
     elif words[0] == "python":
         script = ROOT / words[1]
-        result = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
+        if script.stem in CLI_SCRIPTS:  # the script is `banana-grasp <stem>`: check its arguments
+            parser().parse_args([script.stem, *words[2:]])
+        result = subprocess.run([sys.executable, str(script), "--help"], check=False, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
     else:
         pytest.fail(f"README shell example of an unknown kind: {line}")
