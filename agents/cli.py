@@ -42,7 +42,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     )  # fmt: skip
     print(f"\n{args.variation}/{args.split}: {args.tasks} tasks, seeds {args.seeds}, k={args.k}, "
           f"{args.episodes} episodes per task and phase\n")  # fmt: skip
-    print(markdown_tables(summary, args.k))
+    heldout_combined = (args.variation, args.split) == ("both", "heldout")
+    print(markdown_tables(summary, args.k, "held-out" if heldout_combined else f"{args.variation}/{args.split}"))
 
 
 def _learners_in(run: Path) -> list[str]:

@@ -61,9 +61,10 @@ def _fmt(estimate: dict | None) -> str:
     return f"{estimate['mean']:.2f} [{low:.2f}, {high:.2f}]"
 
 
-def markdown_tables(summary: dict, k: int) -> str:
+def markdown_tables(summary: dict, k: int, tasks: str = "held-out") -> str:
+    """The report's tables; ``tasks`` names the evaluation tasks in the column headers."""
     lines = [
-        f"| learner | role | trained on | own-variation success | held-out, zero-shot | held-out, after k={k} |",
+        f"| learner | role | trained on | own-variation success | {tasks}, zero-shot | {tasks}, after k={k} |",
         "|---|---|---|---:|---:|---:|",
     ]
     for name, row in summary["learners"].items():
