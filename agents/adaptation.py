@@ -4,13 +4,15 @@ An :class:`Agent` is evaluated on a task as: ``reset()`` (back to the trained st
 ``adapt(task, k, seed)`` (spend k episodes of that task), then ``rollout(task, seed)``
 for each evaluation episode. How an agent adapts is its own business:
 
-- :class:`PolicyAgent` (PPO learners, Reptile): fine-tuning, i.e. PPO updates on k
-  episodes it collects on the task, from the trained weights, with the same settings
-  (``hyperparams.yaml: finetune``) for every learner; k = 0 changes no weight.
+- :class:`PolicyAgent` (PPO learners, Reptile): fine-tuning, i.e. PPO updates on k x 100
+  steps (k episodes, unless one ends early) it collects on the task, from the trained
+  weights, with the same settings (``hyperparams.yaml: finetune``) for every learner;
+  k = 0 changes no weight.
 - :class:`RL2Agent`: in-context. Every evaluation episode is the last episode of a trial
   whose first k episodes are the adaptation episodes, memory carried across the trial
-  and no weight changed. Each evaluated episode is thus preceded by exactly k episodes
-  of the task, as for the fine-tuned learners.
+  and no weight changed; actions are sampled in the adaptation episodes, as in training.
+  Each evaluated episode is thus preceded by exactly k episodes of the task, as for the
+  fine-tuned learners.
 - :class:`RandomAgent` and :class:`ExpertAgent` (references) do not adapt.
 """
 
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
+from stable_baselines3.common.utils import set_random_seed
 
 from banana_grasp.agents import storage
 from banana_grasp.agents.specs import LearnerSpec, hyperparameters
@@ -58,16 +61,15 @@ def _run_episode(env: gym.Env, act, seed: int, render: bool) -> tuple[dict, list
 
 
 class _EvalEnvs:
-    """Held-out env makers for one learner, cached per task."""
+    """Makes the evaluation envs of one learner (its variation, split and layout), one task each."""
 
-    def __init__(self, learner: LearnerSpec, variation: str, split: str, layout: str, trial_episodes: int = 1):
+    def __init__(self, learner: LearnerSpec, variation: str, split: str, layout: str):
         self.learner, self.variation, self.split, self.layout = learner, variation, split, layout
-        self.trial_episodes = trial_episodes
 
-    def make(self, task: Task | None, render: bool = False) -> gym.Env:
+    def make(self, task: Task | None, render: bool = False, trial_episodes: int = 1) -> gym.Env:
         kwargs = {"render_mode": "rgb_array"} if render else {}
         return env_factory(self.learner, self.variation, self.split, self.layout, task=task,
-                           trial_episodes=self.trial_episodes, **kwargs)()  # fmt: skip
+                           trial_episodes=trial_episodes, **kwargs)()  # fmt: skip
 
 
 class PolicyAgent:
@@ -98,6 +100,7 @@ class PolicyAgent:
         model.policy.load_state_dict(self._trained_state)
         model.set_random_seed(seed)
         model.learn(n_steps)
+        venv.close()
         self.model.policy.load_state_dict(model.policy.state_dict())
 
     def act(self, obs: dict) -> np.ndarray:
@@ -120,7 +123,9 @@ class RL2Agent:
         self.name, self.learner, self.folder = learner.name, learner, Path(folder)
         self.model, self.normalize = storage.load_model(self.folder, RecurrentPPO)
         self.normalize.training = False
-        self._variation, self._split, self._layout = variation, split, position_layout
+        self._envs = _EvalEnvs(learner, variation, split, position_layout)
+        # Trials longer than those of training would put the memory out of its distribution.
+        self.max_k = int(storage.read_json(self.folder / storage.META).get("trial_episodes", 2)) - 1
         self.k = 0
         self.last_trial_successes: list[bool] = []  # each episode's success in the last trial
 
@@ -128,22 +133,29 @@ class RL2Agent:
         self.k = 0
 
     def adapt(self, task: Task, k: int, seed: int) -> None:
+        if k > self.max_k:
+            raise ValueError(
+                f"{self.name} in {self.folder} was trained on trials of {self.max_k + 1} episodes: it can adapt "
+                f"with k <= {self.max_k} episodes, not {k} (train it with --trial-episodes {k + 1})"
+            )
         self.k = k  # the adaptation episodes are played inside each evaluation trial
 
     def rollout(self, task: Task, seed: int, render: bool = False) -> tuple[bool, list[np.ndarray]]:
-        kwargs = {"render_mode": "rgb_array"} if render else {}
-        env = env_factory(self.learner, self._variation, self._split, self._layout, task=task,
-                          trial_episodes=self.k + 1, **kwargs)()  # fmt: skip
+        env = self._envs.make(task, render, trial_episodes=self.k + 1)
         state, start = None, np.ones((1,), bool)
-        steps = last_episode_start = 0
+        steps = last_episode_start = episode = 0
+        set_random_seed(seed)
 
         def act(obs: dict) -> np.ndarray:
-            nonlocal state, start, steps, last_episode_start
+            nonlocal state, start, steps, last_episode_start, episode
             if obs["prev_done"][0] > 0:  # a new episode of the trial begins at this step
-                last_episode_start = steps
+                last_episode_start, episode = steps, episode + 1
             steps += 1
             batch = {key: value[None] for key, value in self.normalize.normalize_obs(obs).items()}
-            action, state = self.model.predict(batch, state=state, episode_start=start, deterministic=True)
+            # Adaptation episodes sample actions, as in training and as the fine-tuned learners
+            # collect theirs; the scored episode acts deterministically, as every learner does.
+            deterministic = episode == self.k
+            action, state = self.model.predict(batch, state=state, episode_start=start, deterministic=deterministic)
             start = np.zeros((1,), bool)
             return action[0]
 

@@ -147,6 +147,15 @@ def _done_steps(job: TrainJob) -> int:
     return min(storage.read_json(state)["steps"], job.steps) if state.is_file() else 0
 
 
+def _result(future, job: TrainJob | EvalJob, pool: ProcessPoolExecutor):
+    """A job's result; if it failed, let running jobs finish (and save), drop queued ones, raise."""
+    try:
+        return future.result()
+    except Exception as error:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise RuntimeError(f"{job.label} failed: {error!r}; finished jobs are saved, run again to resume") from error
+
+
 def run_grid(train: list[TrainJob], evaluate: list[EvalJob], workers: int, progress: bool = True) -> list[Outcome]:
     """Run the training jobs then the evaluation jobs on ``workers`` processes, with one progress bar."""
     pending_train = [j for j in train if storage.trained_steps(Path(j.folder)) < j.steps]
@@ -176,7 +185,7 @@ def run_grid(train: list[TrainJob], evaluate: list[EvalJob], workers: int, progr
                 running.add(label)
             for future in finished:
                 job = futures.pop(future)
-                future.result()  # a failed job raises here; finished ones are already saved
+                _result(future, job, pool)
                 bar.update(job.steps - done[job.label])
                 done[job.label] = job.steps
                 running.discard(job.label)
@@ -187,7 +196,7 @@ def run_grid(train: list[TrainJob], evaluate: list[EvalJob], workers: int, progr
                         desc="evaluating", disable=not progress, dynamic_ncols=True)  # fmt: skip
         futures = {pool.submit(run_eval_job, job): job for job in pending_eval}
         for future in as_completed(futures):
-            future.result()
+            _result(future, futures[future], pool)
             eval_bar.update(1)
         eval_bar.close()
     return [Outcome(**row) for job in evaluate for row in storage.read_json(job.path)["outcomes"]]

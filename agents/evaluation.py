@@ -41,8 +41,12 @@ def sample_tasks(n: int, seed: int, variation: str = "both", split: str = "heldo
     return [distribution.sample(rng) for _ in range(n)]
 
 
-def _episode_seed(seed: int, task: int, episode: int, phase: str) -> int:
-    return int(np.random.SeedSequence([seed, task, episode, PHASES.index(phase)]).generate_state(1)[0])
+_SEED_TAGS = (*PHASES, "adaptation")
+
+
+def _episode_seed(seed: int, task: int, episode: int, tag: str) -> int:
+    """A seed of its own for each (training seed, task, episode, phase or adaptation)."""
+    return int(np.random.SeedSequence([seed, task, episode, _SEED_TAGS.index(tag)]).generate_state(1)[0])
 
 
 def evaluate_heldout(agent: Agent, tasks: list[Task], k: int, episodes: int, seed: int) -> list[Outcome]:
@@ -55,7 +59,7 @@ def evaluate_heldout(agent: Agent, tasks: list[Task], k: int, episodes: int, see
         phases = ("zero-shot", "adapted") if k > 0 else ("zero-shot",)
         for phase in phases:
             if phase == "adapted":
-                agent.adapt(task, k, _episode_seed(seed, t, 0, "adapted") + 1)
+                agent.adapt(task, k, _episode_seed(seed, t, 0, "adaptation"))
             for e in range(episodes):
                 success, _ = agent.rollout(task, _episode_seed(seed, t, e, phase))
                 outcomes.append(Outcome(agent.name, seed, phase, t, e, success))

@@ -34,7 +34,8 @@ def evaluate_one(
     outcomes: list[Outcome] = []
     if spec.trained:
         own = load_agent(spec, folder, spec.variation, "train", position_layout)
-        train_tasks = sample_tasks(n_train_tasks, task_seed + 1 + seed, spec.variation, "train", position_layout)
+        # The same tasks for every seed: the bootstrap treats tasks as strata.
+        train_tasks = sample_tasks(n_train_tasks, task_seed + 1, spec.variation, "train", position_layout)
         outcomes += evaluate_train(own, train_tasks, seed)
     agent = load_agent(spec, folder, variation, split, position_layout)
     tasks = sample_tasks(n_tasks, task_seed, variation, split, position_layout)

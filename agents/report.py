@@ -72,8 +72,11 @@ def plot_curves(path: Path, run: Path, names: list[str], seeds: tuple[int, ...])
             steps = np.array([r["steps"] for r in curve])
             rate = np.array([r["success_rate"] for r in curve])
             ok = ~np.isnan(rate)
-            # Smooth over ~5 rollouts: a rollout holds only ~20 episodes.
-            smooth = np.convolve(rate[ok], np.ones(5) / 5, mode="same") if ok.sum() >= 5 else rate[ok]
+            # Smooth over 5 rollouts (a rollout holds only ~20 episodes); at the ends the
+            # window shrinks instead of padding with zeros.
+            window = np.ones(5)
+            counts = np.convolve(np.ones(ok.sum()), window, mode="same")
+            smooth = np.convolve(rate[ok], window, mode="same") / np.maximum(counts, 1)
             axis.plot(steps[ok], smooth, color=color, alpha=0.2, lw=0.8)
             stacked.append(np.interp(grid, steps[ok], smooth) if ok.any() else np.zeros_like(grid))
         axis.plot(grid, np.mean(stacked, 0), color=color, lw=2, label=name)
@@ -138,7 +141,8 @@ def speed_table(speed: dict, seeds: list[int]) -> str:
         reached = [v for v in row["to_90_percent"].values() if v is not None]
         steps = f"{np.median([v['steps'] for v in reached]) / 1000:.0f}k" if reached else "never"
         wall = f"{np.median([v['wall_seconds'] for v in reached]) / 60:.1f} min" if reached else "never"
-        lines.append(f"| {name} | {row['steps_per_second']:.0f} | {row['seeds_reaching_90_percent']} of {len(seeds)} | {steps} | {wall} |")
+        rate = "n/a" if row["steps_per_second"] is None else f"{row['steps_per_second']:.0f}"
+        lines.append(f"| {name} | {rate} | {row['seeds_reaching_90_percent']} of {len(seeds)} | {steps} | {wall} |")
     return "\n".join(lines)
 
 

@@ -74,14 +74,14 @@ def train_reptile(
     while model.num_timesteps < steps:
         rng = np.random.default_rng([seed, iteration])
         env = _pinned_env(learner, tasks.sample(rng), n_envs, seed + iteration, position_layout, shared)
-        model.set_env(env)
-        model._last_obs = None  # force a reset into the new task
+        model.set_env(env)  # resets into the new task
         before = {k: v.clone() for k, v in model.policy.state_dict().items()}
         model.learn(inner_steps, callback=callback, reset_num_timesteps=False, tb_log_name="run")
         with torch.no_grad():
             after = model.policy.state_dict()
             model.policy.load_state_dict({k: before[k] + epsilon * (after[k] - before[k]) for k in before})
         iteration += 1
+        env.close()  # its statistics live on in `shared`; the next iteration pins a new task
         if model.num_timesteps < steps and model.num_timesteps - last_checkpoint >= checkpoint_every:
             save_checkpoint(folder, model)
             last_checkpoint = model.num_timesteps

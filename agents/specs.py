@@ -55,9 +55,9 @@ class Preset:
     train_steps: dict[str, int]  # learner kind -> env steps
     learners: tuple[str, ...]
     k_episodes: int  # adaptation episodes per held-out task
-    eval_episodes: int  # evaluation episodes per held-out task, after adaptation
+    eval_episodes: int  # evaluation episodes per held-out task, zero-shot and again after adaptation
     heldout_tasks: int
-    train_eval_episodes: int  # episodes to measure success on the learner's own training variation
+    train_eval_episodes: int  # tasks (one episode each) of the learner's own training variation
     position_layout: str = "interleaved"
     task_seed: int = 12345  # draws the held-out tasks, the same for every learner
     video_tasks: int = 3

@@ -9,7 +9,7 @@ different learners' runs are independent, so each is resampled on its own.
 The headline number is the gain ``mean(meta) - max_b mean(b)`` over several baselines,
 with the max re-taken inside every bootstrap replicate. Picking the winner once on the
 full sample and bootstrapping ``meta - winner`` would ignore that a rerun could crown
-another baseline: every replicate's max is >= the fixed winner's mean, so the
+another baseline: every replicate's max is >= the fixed winner's replicate mean, so the
 fixed-winner distribution is shifted in the meta-learner's favour.
 """
 

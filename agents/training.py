@@ -3,8 +3,9 @@
 ``train(learner, seed, steps, folder)`` writes into ``folder``: the saved learner
 (``storage``), ``curve.csv`` (training success against env steps), TensorBoard logs in
 ``tb/`` (``rollout/success_rate``, ``rollout/ep_rew_mean``, ``time/fps``) and, while it
-runs, ``checkpoint/``. A folder that already holds a complete learner trained for at
-least ``steps`` is left alone.
+runs, ``checkpoint/``. A folder that already holds this learner trained for at least
+``steps`` is left alone; trained for fewer, training continues from it; a folder that
+holds another learner is refused.
 """
 
 from __future__ import annotations
@@ -162,7 +163,9 @@ def train(
         raise ValueError(f"learner {learner.name!r} of kind {learner.kind!r} is not trained")
     if storage.is_complete(folder):
         meta = storage.read_json(folder / storage.META)
-        if meta.get("steps", 0) >= steps and meta.get("learner") == learner.name:
+        if meta.get("learner") != learner.name:
+            raise ValueError(f"{folder} holds learner {meta.get('learner')!r}, not {learner.name!r}: use another folder")
+        if meta.get("steps", 0) >= steps:
             return meta
     folder.mkdir(parents=True, exist_ok=True)
     if learner.kind == "reptile":
@@ -185,7 +188,8 @@ def train(
     if remaining > 0:
         model.learn(remaining, callback=CallbackList([callback]), reset_num_timesteps=False,
                     progress_bar=progress_bar, tb_log_name="run")  # fmt: skip
-    return finish(learner, seed, model, folder, started, trial_episodes=trial_episodes)
+    extra = {"trial_episodes": trial_episodes} if learner.kind == "rl2" else {}
+    return finish(learner, seed, model, folder, started, algo_overrides=algo_overrides or {}, **extra)
 
 
 def finish(learner: LearnerSpec, seed: int, model: BaseAlgorithm, folder: Path, started: float, **extra) -> dict:

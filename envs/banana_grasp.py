@@ -135,7 +135,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
     | `max_rotation` | `0.1` | radians per step at full action |
     | `lift_height` | `0.05` | metres above rest that count as lifted |
     | `reach_weight`, `grasp_weight`, `lift_weight`, `success_weight` | 1, 1, 2, 2 | dense reward weights |
-    | `reset_noise_scale` | `0.01` | metres of uniform noise on the gripper's start position |
+    | `reset_noise_scale` | `0.01` | metres of uniform noise on the gripper's start position, in [0, 0.05] |
 
     ## Version History
     - v0: initial release.
@@ -334,8 +334,11 @@ class BananaGraspEnv(gym.Env, EzPickle):
 
         if self._divergence_count() != warnings_before:
             # MuJoCo checks for non-finite or huge state each step and resets diverged data;
-            # either way this episode is over.
-            info = {"task": self.task, "is_success": False, "physics_diverged": True}
+            # either way this episode is over. Zero the counters: a reset inside mj_step leaves
+            # them at 1, which would hide a second divergence from a caller who steps on.
+            self.data.warning.number[self._divergence_warnings] = 0
+            terms = dict.fromkeys(("reach", "grasp", "lift", "success"), 0.0)
+            info = {"task": self.task, "is_success": False, "reward_terms": terms, "physics_diverged": True}
             # A copy: the previous step returned these very arrays, and callers may keep them.
             return {k: v.copy() for k, v in self._last_obs.items()}, 0.0, True, False, info
 

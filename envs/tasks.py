@@ -116,7 +116,7 @@ class HueBands:
 
 @dataclass(frozen=True)
 class Box2:
-    """An axis-aligned rectangle of the table: [x_low, x_high) x [y_low, y_high), metres."""
+    """An axis-aligned rectangle of the table: [x_low, x_high] x [y_low, y_high], metres."""
 
     x_low: float
     x_high: float
