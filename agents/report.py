@@ -72,13 +72,17 @@ def plot_curves(path: Path, run: Path, names: list[str], seeds: tuple[int, ...])
             steps = np.array([r["steps"] for r in curve])
             rate = np.array([r["success_rate"] for r in curve])
             ok = ~np.isnan(rate)
+            if not ok.any():  # no episode finished yet (tiny budgets)
+                continue
             # Smooth over 5 rollouts (a rollout holds only ~20 episodes); at the ends the
             # window shrinks instead of padding with zeros.
-            window = np.ones(5)
+            window = np.ones(min(5, ok.sum()))  # "same" mode needs a window no longer than the data
             counts = np.convolve(np.ones(ok.sum()), window, mode="same")
             smooth = np.convolve(rate[ok], window, mode="same") / np.maximum(counts, 1)
             axis.plot(steps[ok], smooth, color=color, alpha=0.2, lw=0.8)
-            stacked.append(np.interp(grid, steps[ok], smooth) if ok.any() else np.zeros_like(grid))
+            stacked.append(np.interp(grid, steps[ok], smooth))
+        if not stacked:
+            continue
         axis.plot(grid, np.mean(stacked, 0), color=color, lw=2, label=name)
     axis.set_xlabel("env steps")
     axis.set_ylabel("training success (own variation)")
