@@ -166,8 +166,8 @@ class RL2Agent:
         return bool(info["trial_successes"][-1]), frames[last_episode_start:]
 
 
-class RandomAgent:
-    """Uniform random actions; no adaptation."""
+class _ReferenceAgent:
+    """A fixed controller: nothing to adapt. Subclasses say how it acts in an env."""
 
     def __init__(self, learner: LearnerSpec, variation: str = "both", split: str = "heldout",
                  position_layout: str = "interleaved") -> None:  # fmt: skip
@@ -180,34 +180,30 @@ class RandomAgent:
     def adapt(self, task: Task, k: int, seed: int) -> None:
         pass
 
+    def _controller(self, env: gym.Env, seed: int):
+        raise NotImplementedError
+
     def rollout(self, task: Task, seed: int, render: bool = False) -> tuple[bool, list[np.ndarray]]:
         env = self._envs.make(task, render)
+        info, frames = _run_episode(env, self._controller(env, seed), seed, render)
+        env.close()
+        return bool(info["is_success"]), frames
+
+
+class RandomAgent(_ReferenceAgent):
+    """Uniform random actions."""
+
+    def _controller(self, env: gym.Env, seed: int):
         env.action_space.seed(seed)
-        info, frames = _run_episode(env, lambda obs: env.action_space.sample(), seed, render)
-        env.close()
-        return bool(info["is_success"]), frames
+        return lambda obs: env.action_space.sample()
 
 
-class ExpertAgent:
-    """The scripted expert, from privileged state; no adaptation."""
+class ExpertAgent(_ReferenceAgent):
+    """The scripted expert, from privileged state."""
 
-    def __init__(self, learner: LearnerSpec, variation: str = "both", split: str = "heldout",
-                 position_layout: str = "interleaved") -> None:  # fmt: skip
-        self.name = learner.name
-        self._envs = _EvalEnvs(learner, variation, split, position_layout)
-
-    def reset(self) -> None:
-        pass
-
-    def adapt(self, task: Task, k: int, seed: int) -> None:
-        pass
-
-    def rollout(self, task: Task, seed: int, render: bool = False) -> tuple[bool, list[np.ndarray]]:
-        env = self._envs.make(task, render)
+    def _controller(self, env: gym.Env, seed: int):
         expert = ScriptedExpert()
-        info, frames = _run_episode(env, lambda obs: expert.act(env.unwrapped.state_observation()), seed, render)
-        env.close()
-        return bool(info["is_success"]), frames
+        return lambda obs: expert.act(env.unwrapped.state_observation())
 
 
 def load_agent(learner: LearnerSpec, folder: Path | None, variation: str = "both", split: str = "heldout",
