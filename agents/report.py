@@ -87,7 +87,8 @@ def plot_curves(path: Path, run: Path, names: list[str], seeds: tuple[int, ...])
     axis.set_xlabel("env steps")
     axis.set_ylabel("training success (own variation)")
     axis.set_ylim(0, 1.05)
-    axis.legend(fontsize=8)
+    if axis.get_legend_handles_labels()[0]:  # no curve yet when no episode has finished
+        axis.legend(fontsize=8)
     axis.set_title("Learning curves (mean over seeds; faint: each seed)")
     _save_figure(figure, path)
 
