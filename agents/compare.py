@@ -110,6 +110,16 @@ def train_jobs(chosen: Preset, run: Path) -> list[TrainJob]:
     return jobs
 
 
+def check_saved_learners(jobs: list[TrainJob]) -> None:
+    """Before any training: every learner already saved in the run folder must have been
+    trained with today's hyperparameters (else it would be reused as if it had)."""
+    from banana_grasp.agents.training import check_reusable, training_config
+
+    for job in jobs:
+        spec = learner(job.learner)
+        check_reusable(Path(job.folder), spec, training_config(spec, job.algo_overrides))
+
+
 def eval_jobs(chosen: Preset, run: Path) -> list[EvalJob]:
     return [
         EvalJob(name, seed, str(run), chosen.k_episodes, chosen.eval_episodes, chosen.heldout_tasks,
@@ -214,5 +224,7 @@ def compare(preset_name: str, out: Path, workers: int | None = None, progress: b
     chosen = preset(preset_name)
     out = Path(out)
     prepare_run(out, chosen)
-    outcomes = run_grid(train_jobs(chosen, out), eval_jobs(chosen, out), workers or default_workers(), progress)
+    trains = train_jobs(chosen, out)
+    check_saved_learners(trains)
+    outcomes = run_grid(trains, eval_jobs(chosen, out), workers or default_workers(), progress)
     return write_report(out, chosen, outcomes, started, progress=progress)

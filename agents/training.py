@@ -45,9 +45,10 @@ class CurveAndCheckpoint(BaseCallback):
     no checkpoints here (Reptile saves its own, between meta-iterations).
     """
 
-    def __init__(self, folder: Path, checkpoint_every: int | None, on_rollout=None) -> None:
+    def __init__(self, folder: Path, checkpoint_every: int | None, on_rollout=None, config: dict | None = None) -> None:
         super().__init__()
         self.folder, self.checkpoint_every, self.on_rollout = folder, checkpoint_every, on_rollout
+        self.config = config  # written into each checkpoint, checked on resume
         self._successes: list[bool] = []
         self._last_checkpoint: int | None = None
         self._started = time.perf_counter()
@@ -62,7 +63,7 @@ class CurveAndCheckpoint(BaseCallback):
         # training of its step count, so a resumed run loses nothing.
         every = self.checkpoint_every
         if every is not None and self.num_timesteps - self._last_checkpoint >= every:
-            save_checkpoint(self.folder, self.model)
+            save_checkpoint(self.folder, self.model, self.config)
             self._last_checkpoint = self.num_timesteps
 
     def _on_step(self) -> bool:
@@ -105,9 +106,38 @@ def read_curve(folder: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
 
 
-def save_checkpoint(folder: Path, model: BaseAlgorithm) -> None:
+def save_checkpoint(folder: Path, model: BaseAlgorithm, config: dict | None = None) -> None:
     storage.save_model(folder / "checkpoint", model, model.get_vec_normalize_env())
-    storage.write_json_atomic(folder / "checkpoint" / "state.json", {"steps": int(model.num_timesteps)})
+    state = {"steps": int(model.num_timesteps), **(config or {})}
+    storage.write_json_atomic(folder / "checkpoint" / "state.json", state)
+
+
+def training_config(learner: LearnerSpec, algo_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a saved learner must share with a run that reuses or resumes it."""
+    return {
+        "learner": learner.name,
+        "hyperparameters": hyperparameters(learner.hyperparameters),
+        "algo_overrides": algo_overrides or {},
+    }
+
+
+def check_reusable(folder: Path, learner: LearnerSpec, config: dict) -> None:
+    """Refuse to reuse or resume a learner saved with another learner, other
+    hyperparameters or other overrides: it would silently stand in for this one."""
+    for record in (folder / storage.META, folder / "checkpoint" / "state.json"):
+        if not record.is_file():
+            continue
+        saved = storage.read_json(record)
+        if saved.get("learner", learner.name) != learner.name:
+            raise ValueError(f"{folder} holds learner {saved['learner']!r}, not {learner.name!r}: use another folder")
+        for key, value in config.items():
+            if key == "learner":
+                continue
+            if key in saved and saved[key] != value:
+                raise ValueError(
+                    f"{record} was trained with {key} {saved[key]}, but {learner.name!r} now has {value}: "
+                    "use another folder, or delete this one to retrain"
+                )
 
 
 def resume_point(folder: Path) -> Path | None:
@@ -161,10 +191,10 @@ def train(
     folder = Path(folder)
     if not learner.trained:
         raise ValueError(f"learner {learner.name!r} of kind {learner.kind!r} is not trained")
+    config = training_config(learner, algo_overrides)
+    check_reusable(folder, learner, config)
     if storage.is_complete(folder):
         meta = storage.read_json(folder / storage.META)
-        if meta.get("learner") != learner.name:
-            raise ValueError(f"{folder} holds learner {meta.get('learner')!r}, not {learner.name!r}: use another folder")
         if meta.get("steps", 0) >= steps:
             return meta
     folder.mkdir(parents=True, exist_ok=True)
@@ -183,7 +213,7 @@ def train(
     else:
         _truncate_curve(folder, 0)
         model = new_model(learner, venv, seed, folder / "tb", **(algo_overrides or {}))
-    callback = CurveAndCheckpoint(folder, checkpoint_every, on_rollout)
+    callback = CurveAndCheckpoint(folder, checkpoint_every, on_rollout, config)
     remaining = steps - model.num_timesteps
     if remaining > 0:
         model.learn(remaining, callback=CallbackList([callback]), reset_num_timesteps=False,

@@ -553,3 +553,29 @@ def test_a_larger_budget_continues_a_finished_learner(tmp_path: Path, name: str)
     assert second["steps"] >= 1024 and storage.trained_steps(folder) == second["steps"]
     steps = [row["steps"] for row in read_curve(folder)]
     assert steps == list(range(256, second["steps"] + 1, 256))
+
+
+def test_a_folder_of_other_hyperparameters_or_another_learner_is_refused(tmp_path: Path) -> None:
+    spec, folder = specs.learner("position-specialist"), tmp_path / "learner"
+    train(spec, 0, 256, folder, algo_overrides=PPO_TINY)
+    before = _mtimes(folder)
+    other = {**PPO_TINY, "n_epochs": 2}
+    with pytest.raises(ValueError, match=r"meta\.json was trained with algo_overrides .*n_epochs"):
+        train(spec, 0, 512, folder, algo_overrides=other)
+    with pytest.raises(ValueError, match="holds learner 'position-specialist', not 'color-specialist'"):
+        train(specs.learner("color-specialist"), 0, 512, folder, algo_overrides=PPO_TINY)
+    assert _mtimes(folder) == before, "a refused call must leave the saved learner alone"
+
+    # A checkpoint records its configuration too: resuming it with another is refused.
+    interrupted = tmp_path / "interrupted"
+
+    def interrupt(steps: int) -> None:
+        if steps >= 512:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(spec, 0, 1024, interrupted, checkpoint_every=1, on_rollout=interrupt, algo_overrides=PPO_TINY)
+    state = storage.read_json(interrupted / "checkpoint" / "state.json")
+    assert state["learner"] == spec.name and state["algo_overrides"] == PPO_TINY
+    with pytest.raises(ValueError, match=r"state\.json was trained with algo_overrides"):
+        train(spec, 0, 1024, interrupted, algo_overrides=other)

@@ -210,6 +210,19 @@ def test_corrupt_run_file_is_named(tmp_path: Path) -> None:
     assert not (run / "learners").exists()
 
 
+def test_learner_saved_with_other_hyperparameters_stops_the_run_before_training(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    saved = run / "learners" / "position-specialist" / "seed1"
+    saved.mkdir(parents=True)
+    meta = {"learner": "position-specialist", "steps": 512, "hyperparameters": {"n_envs": 8, "algo": {"n_steps": 999}}}
+    (saved / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="was trained with hyperparameters") as error:
+        compare(PRESET, run, workers=1, progress=False)
+    assert str(saved / "meta.json") in str(error.value)
+    assert sorted(p.name for p in (run / "learners").iterdir()) == ["position-specialist"], "something was trained"
+    assert [p.name for p in saved.iterdir()] == ["meta.json"]
+
+
 @pytest.mark.parametrize("where", ["under-a-file", "is-a-file"])
 def test_unwritable_output_folder_is_named(tmp_path: Path, where: str) -> None:
     blocker = tmp_path / "file"
