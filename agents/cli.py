@@ -99,7 +99,9 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_train)
 
     p = commands.add_parser("evaluate", help="adapt and evaluate saved learners; print the table and meta-gain")
-    p.add_argument("--run", type=Path, default=Path("runs/manual"), help="run folder holding learners/ (default runs/manual)")
+    p.add_argument(
+        "--run", type=Path, default=Path("runs/manual"), help="run folder holding learners/ (default runs/manual)"
+    )
     p.add_argument("--learners", nargs="+", choices=list(learners()), metavar="LEARNER",
                    help="learners to evaluate (default: those saved in --run, plus random and expert; "
                    "choices: " + ", ".join(learners()) + ")")  # fmt: skip
@@ -110,7 +112,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", type=int, default=10, help="number of tasks (default 10)")
     p.add_argument("--k", type=int, default=1, help="adaptation episodes per task (default 1; 0 = zero-shot only)")
     p.add_argument("--episodes", type=int, default=3, help="evaluation episodes per task and phase (default 3)")
-    p.add_argument("--train-episodes", type=int, default=10, help="episodes on each learner's own variation (default 10)")
+    p.add_argument(
+        "--train-episodes", type=int, default=10, help="episodes on each learner's own variation (default 10)"
+    )
     p.add_argument("--task-seed", type=int, default=12345, help="seed that draws the tasks (default 12345)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_evaluate)

@@ -20,9 +20,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from banana_grasp.agents import storage
-from banana_grasp.agents.specs import Preset, learner, preset
 from banana_grasp.agents.evaluation import Outcome
 from banana_grasp.agents.protocol import evaluate_one, learner_folder
+from banana_grasp.agents.specs import Preset, learner, preset
 
 RUN_FILE = "run.json"
 
@@ -92,7 +92,9 @@ def prepare_run(run: Path, chosen: Preset) -> None:
             )
         # Compare as JSON: run.json holds lists where the preset holds tuples.
         if existing.get("config") != json.loads(json.dumps(record["config"])):
-            raise ValueError(f"{run} was made with a different {chosen.name!r} preset file; choose another --out folder")
+            raise ValueError(
+                f"{run} was made with a different {chosen.name!r} preset file; choose another --out folder"
+            )
     else:
         storage.write_json_atomic(path, record)
 
@@ -121,9 +123,9 @@ def check_saved_learners(jobs: list[TrainJob]) -> None:
 
 
 def eval_jobs(chosen: Preset, run: Path) -> list[EvalJob]:
+    budgets = (chosen.k_episodes, chosen.eval_episodes, chosen.heldout_tasks, chosen.train_eval_episodes)
     return [
-        EvalJob(name, seed, str(run), chosen.k_episodes, chosen.eval_episodes, chosen.heldout_tasks,
-                chosen.train_eval_episodes, chosen.task_seed, chosen.position_layout)  # fmt: skip
+        EvalJob(name, seed, str(run), *budgets, chosen.task_seed, chosen.position_layout)
         for name in chosen.learners
         for seed in chosen.seeds
     ]

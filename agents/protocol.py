@@ -7,9 +7,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from banana_grasp.agents.adaptation import load_agent
-from banana_grasp.agents.specs import LearnerSpec
 from banana_grasp.agents.evaluation import Outcome, evaluate_heldout, evaluate_train, sample_tasks
 from banana_grasp.agents.results import summarize
+from banana_grasp.agents.specs import LearnerSpec
 
 
 def learner_folder(run: Path, name: str, seed: int) -> Path:

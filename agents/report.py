@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import time
 from dataclasses import asdict
@@ -16,10 +17,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from banana_grasp.agents import storage
-from banana_grasp.agents.specs import Preset, learner
 from banana_grasp.agents.evaluation import Outcome, sample_tasks
 from banana_grasp.agents.protocol import learner_folder
 from banana_grasp.agents.results import markdown_tables, summarize
+from banana_grasp.agents.specs import Preset, learner
 from banana_grasp.agents.training import read_curve
 from banana_grasp.agents.vec import env_id
 
@@ -46,7 +47,10 @@ def plot_success(path: Path, summary: dict, k: int) -> None:
     names = list(summary["learners"])
     x = np.arange(len(names))
     figure, axis = plt.subplots(figsize=(max(6, 1.1 * len(names)), 3.8))
-    for offset, key, label in ((-0.2, "heldout_success", "zero-shot"), (0.2, "heldout_success_adapted", f"after k={k}")):
+    for offset, key, label in (
+        (-0.2, "heldout_success", "zero-shot"),
+        (0.2, "heldout_success_adapted", f"after k={k}"),
+    ):
         means = np.array([summary["learners"][n][key]["mean"] for n in names])
         cis = np.array([summary["learners"][n][key]["ci"] for n in names])
         axis.bar(x + offset, means, 0.4, label=label, yerr=[means - cis[:, 0], cis[:, 1] - means], capsize=3)
@@ -117,7 +121,7 @@ def time_to_success(curve: list[dict[str, float]], threshold: float = 0.9, windo
     rates = [row["success_rate"] for row in curve]
     for end in range(window, len(curve) + 1):
         recent = rates[end - window : end]
-        if not any(r != r for r in recent) and sum(recent) / window >= threshold:
+        if not any(math.isnan(r) for r in recent) and sum(recent) / window >= threshold:
             return {"steps": int(curve[end - 1]["steps"]), "wall_seconds": curve[end - 1]["wall_seconds"]}
     return None
 
@@ -168,12 +172,18 @@ def finding(summary: dict, k: int) -> str:
     learned = {name: row for name, row in rows.items() if row["role"] != "reference"}
     best = max(learned, key=lambda name: learned[name]["heldout_success_adapted"]["mean"])
     if learned[best]["heldout_success_adapted"]["mean"] == 0.0:
-        parts = ["No learner lifted a banana on the held-out combined tasks: at these budgets nothing has "
-                 "learned yet (see the learning curves), so the gains below compare zeros."]  # fmt: skip
+        parts = [
+            (
+                "No learner lifted a banana on the held-out combined tasks: at these budgets nothing has "
+                "learned yet (see the learning curves), so the gains below compare zeros."
+            )
+        ]
     else:
         parts = [
-            f"On the held-out combined tasks (new colours at new positions) the best learner after k={k} was "
-            f"{best} ({learned[best]['heldout_success_adapted']['mean']:.2f})."
+            (
+                f"On the held-out combined tasks (new colours at new positions) the best learner after k={k} "
+                f"was {best} ({learned[best]['heldout_success_adapted']['mean']:.2f})."
+            )
         ]
     for meta, gains in summary["meta_gain"].items():
         if "vs_best_single" in gains:
@@ -248,12 +258,12 @@ def write_report(run: Path, chosen: Preset, outcomes: list[Outcome], started: fl
     text = f"""# banana-grasp comparison: preset `{chosen.name}`
 
 What was run: {len(specs)} learners x seeds {seeds}; training budgets (env steps) {chosen.train_steps};
-held-out combined tasks: {chosen.heldout_tasks} tasks of `{results['env_id']}` (new colours x new positions,
+held-out combined tasks: {chosen.heldout_tasks} tasks of `{results["env_id"]}` (new colours x new positions,
 {chosen.position_layout} position split), k = {chosen.k_episodes} adaptation episode(s) per task, then
 {chosen.eval_episodes} evaluation episode(s) per task; success = `info["is_success"]` at the last step.
-banana-grasp {versions['banana-grasp']}, mujoco {versions['mujoco']}, gymnasium {versions['gymnasium']},
-stable-baselines3 {versions['stable-baselines3']}, sb3-contrib {versions['sb3-contrib']}, torch {versions['torch']}.
-Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; this invocation took {wall_seconds / 60:.1f} min
+banana-grasp {versions["banana-grasp"]}, mujoco {versions["mujoco"]}, gymnasium {versions["gymnasium"]},
+stable-baselines3 {versions["stable-baselines3"]}, sb3-contrib {versions["sb3-contrib"]}, torch {versions["torch"]}.
+Written {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; this invocation took {wall_seconds / 60:.1f} min
 (finished jobs of an earlier, interrupted invocation are reused, not counted).
 
 Success rates are means over seeds and tasks with stratified-bootstrap 95% CIs (rliable). The meta-gain is
@@ -281,7 +291,7 @@ wall time on this machine with {os.cpu_count()} cores shared by the parallel job
 ![success vs adaptation budget](plots/adaptation.png)
 
 Rollouts of every learner (seed {seeds[0]}, after adaptation) on the same held-out tasks:
-{chr(10).join(f'- [{v.name}]({v.relative_to(run)})' for v in videos)}
+{chr(10).join(f"- [{v.name}]({v.relative_to(run)})" for v in videos)}
 """
     storage.write_text_atomic(run / "report.md", text)
     return run / "report.md"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from banana_grasp.agents import stats
-from banana_grasp.agents.specs import LearnerSpec
 from banana_grasp.agents.evaluation import Outcome, success_matrix
+from banana_grasp.agents.specs import LearnerSpec
 
 
 def summarize(
@@ -49,7 +49,9 @@ def summarize(
         if singles:
             gain["vs_best_single"] = stats.meta_gain(adapted[meta], singles, reps=reps).as_dict()
         if multitask:
-            gain["vs_multitask"] = stats.meta_gain(adapted[meta], {multitask[0]: adapted[multitask[0]]}, reps=reps).as_dict()
+            gain["vs_multitask"] = stats.meta_gain(
+                adapted[meta], {multitask[0]: adapted[multitask[0]]}, reps=reps
+            ).as_dict()
         gains[meta] = gain
     return {"learners": table, "meta_gain": gains, "gain_phase": adapted_phase}
 
@@ -77,6 +79,12 @@ def markdown_tables(summary: dict, k: int, tasks: str = "held-out") -> str:
         lines += ["", "| meta-learner | gain vs | gain [95% CI] | P(meta > baseline) |", "|---|---|---:|---:|"]
         for meta, gains in summary["meta_gain"].items():
             for label, gain in gains.items():
-                against = "best single-task (" + ", ".join(gain["baselines"]) + ")" if label == "vs_best_single" else gain["baselines"][0]
-                lines.append(f"| {meta} | {against} | {gain['mean']:+.2f} [{gain['ci'][0]:+.2f}, {gain['ci'][1]:+.2f}] | {gain['p_improvement']:.2f} |")
+                against = (
+                    "best single-task (" + ", ".join(gain["baselines"]) + ")"
+                    if label == "vs_best_single"
+                    else gain["baselines"][0]
+                )
+                lines.append(
+                    f"| {meta} | {against} | {gain['mean']:+.2f} [{gain['ci'][0]:+.2f}, {gain['ci'][1]:+.2f}] | {gain['p_improvement']:.2f} |"
+                )
     return "\n".join(lines)

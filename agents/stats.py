@@ -64,9 +64,7 @@ def _validate(labelled: Mapping[str, ArrayLike]) -> list[np.ndarray]:
         if np.isnan(a).any():
             raise ValueError(f"{label} contains NaN")
         if a.min() < 0.0 or a.max() > 1.0:
-            raise ValueError(
-                f"{label} has success rates outside [0, 1] (min {a.min()}, max {a.max()})"
-            )
+            raise ValueError(f"{label} has success rates outside [0, 1] (min {a.min()}, max {a.max()})")
         arrays.append(a)
     if len({a.shape[1] for a in arrays}) > 1:
         shapes = ", ".join(f"{label}: {a.shape}" for label, a in zip(labelled, arrays))
@@ -113,10 +111,7 @@ def interval_estimates(
             reps=reps,
             confidence_interval_size=confidence,
         )
-    return {
-        name: Estimate(float(points[name][0]), (float(cis[name][0, 0]), float(cis[name][1, 0])))
-        for name in scores
-    }
+    return {name: Estimate(float(points[name][0]), (float(cis[name][0, 0]), float(cis[name][1, 0]))) for name in scores}
 
 
 def _resample_counts(rng: np.random.Generator, n_runs: int, n_tasks: int, reps: int) -> np.ndarray:

@@ -87,11 +87,13 @@ def load_model(folder: Path, algo: type[BaseAlgorithm], venv: VecEnv | None = No
     except (pickle.UnpicklingError, EOFError, AttributeError, ValueError, ImportError) as error:
         raise ValueError(f"corrupt normalisation file {normalize_path}: {error}") from error
     if not isinstance(normalize, VecNormalize):
-        raise ValueError(f"corrupt normalisation file {normalize_path}: holds {type(normalize).__name__}")
+        raise ValueError(f"corrupt normalisation file {normalize_path}: holds {type(normalize).__name__}")  # noqa: TRY004 (a corrupt file, as above)
     if venv is not None:
         normalize.set_venv(venv)
     try:
-        model = algo.load(model_path, env=normalize if venv is not None else None, device="cpu", custom_objects=overrides)
+        model = algo.load(
+            model_path, env=normalize if venv is not None else None, device="cpu", custom_objects=overrides
+        )
     # AssertionError: SB3 asserts that the zip holds "data"; a truncated model.zip can still
     # open as a zip (the .pth files inside are zips too) and fail only there.
     except (zipfile.BadZipFile, KeyError, ValueError, RuntimeError, EOFError, AssertionError) as error:

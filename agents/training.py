@@ -168,9 +168,19 @@ def build_venv(learner: LearnerSpec, seed: int, trial_episodes: int, position_la
 def new_model(learner: LearnerSpec, venv: VecEnv, seed: int, tensorboard: Path | None, **overrides: Any):
     hp = hyperparameters(learner.hyperparameters)
     algo, policy = ALGORITHMS[learner.kind]
-    normalize = VecNormalize(venv, norm_obs_keys=normalized_keys(venv.observation_space, learner.normalize_all_keys), **hp["normalize"])
+    normalize = VecNormalize(
+        venv, norm_obs_keys=normalized_keys(venv.observation_space, learner.normalize_all_keys), **hp["normalize"]
+    )
     kwargs = {**hp["algo"], **overrides}
-    return algo(policy, normalize, seed=seed, device="cpu", verbose=0, tensorboard_log=tensorboard and str(tensorboard), **kwargs)
+    return algo(
+        policy,
+        normalize,
+        seed=seed,
+        device="cpu",
+        verbose=0,
+        tensorboard_log=tensorboard and str(tensorboard),
+        **kwargs,
+    )
 
 
 def train(
@@ -201,7 +211,9 @@ def train(
     if learner.kind == "reptile":
         from banana_grasp.agents.reptile import train_reptile
 
-        return train_reptile(learner, seed, steps, folder, position_layout, checkpoint_every, on_rollout, algo_overrides)
+        return train_reptile(
+            learner, seed, steps, folder, position_layout, checkpoint_every, on_rollout, algo_overrides
+        )
 
     started = time.perf_counter()
     venv = build_venv(learner, seed, trial_episodes, position_layout)
@@ -232,7 +244,9 @@ def finish(learner: LearnerSpec, seed: int, model: BaseAlgorithm, folder: Path, 
         "greyscale": learner.greyscale,
         "seed": seed,
         "steps": int(model.num_timesteps),
-        "final_train_success": next((r["success_rate"] for r in reversed(curve) if r["success_rate"] == r["success_rate"]), None),
+        "final_train_success": next(
+            (r["success_rate"] for r in reversed(curve) if r["success_rate"] == r["success_rate"]), None
+        ),
         "wall_seconds": curve[-1]["wall_seconds"] if curve else round(time.perf_counter() - started, 2),
         "hyperparameters": hyperparameters(learner.hyperparameters),
         "versions": storage.versions(),

@@ -11,8 +11,8 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from banana_grasp.agents.adaptation import Agent, load_agent
-from banana_grasp.agents.specs import LearnerSpec
 from banana_grasp.agents.protocol import learner_folder
+from banana_grasp.agents.specs import LearnerSpec
 from banana_grasp.envs import Task
 
 FPS = 25

@@ -149,9 +149,7 @@ def _hue_bands(parity: int, count: int = 8, offset: float = 0.1, margin: float =
     # 8 bands of 1/8 of the hue circle, alternating train / held out; the offset puts the
     # default yellow (hue 0.14) inside a train band. A margin keeps neighbours apart.
     width = 1.0 / count
-    bands = tuple(
-        (offset + k * width + margin, offset + (k + 1) * width - margin) for k in range(parity, count, 2)
-    )
+    bands = tuple((offset + k * width + margin, offset + (k + 1) * width - margin) for k in range(parity, count, 2))
     return HueBands(bands)
 
 
@@ -214,9 +212,7 @@ def _check(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
 
 
-def task_distribution(
-    variation: str, split: str = "train", position_layout: str = "interleaved"
-) -> TaskDistribution:
+def task_distribution(variation: str, split: str = "train", position_layout: str = "interleaved") -> TaskDistribution:
     """The distribution of tasks for a variation and split; raises ValueError on unknown names."""
     _check("variation", variation, VARIATIONS)
     _check("split", split, SPLITS)

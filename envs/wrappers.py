@@ -22,9 +22,7 @@ class Greyscale(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
         super().__init__(env)
         space = env.observation_space
         if not isinstance(space, spaces.Dict) or not ({"banana_color", "pixels"} & set(space.spaces)):
-            raise ValueError(
-                "Greyscale wraps a banana-grasp env: its Dict observation needs banana_color or pixels"
-            )
+            raise ValueError("Greyscale wraps a banana-grasp env: its Dict observation needs banana_color or pixels")
         new = dict(space.spaces)
         if "banana_color" in new:
             del new["banana_color"]

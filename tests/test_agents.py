@@ -25,7 +25,6 @@ from banana_grasp.agents.adaptation import (
     RL2Agent,
     load_agent,
 )
-from banana_grasp.agents.specs import LearnerSpec
 from banana_grasp.agents.evaluation import (
     Outcome,
     evaluate_heldout,
@@ -33,6 +32,7 @@ from banana_grasp.agents.evaluation import (
     sample_tasks,
     success_matrix,
 )
+from banana_grasp.agents.specs import LearnerSpec
 from banana_grasp.agents.training import read_curve, train
 from banana_grasp.agents.vec import RAW_KEYS, Trial, env_factory
 from banana_grasp.envs import MAX_EPISODE_STEPS, task_distribution
@@ -173,9 +173,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(
     assert not storage.is_complete(folder)
 
     resumed: list[int] = []
-    meta = train(
-        spec, 0, budget, folder, checkpoint_every=1, on_rollout=resumed.append, algo_overrides=PPO_TINY
-    )
+    meta = train(spec, 0, budget, folder, checkpoint_every=1, on_rollout=resumed.append, algo_overrides=PPO_TINY)
     assert resumed[0] == checkpoint_steps + N_ENVS * PPO_TINY["n_steps"], "did not resume from the checkpoint"
     assert meta["steps"] >= budget
     assert storage.read_json(folder / "meta.json")["steps"] == meta["steps"]
@@ -340,9 +338,7 @@ def test_evaluate_heldout_follows_the_protocol(heldout_tasks) -> None:
         evaluate_heldout(SpyAgent(), tasks, k=1, episodes=0, seed=0)
 
     train_outcomes = evaluate_train(SpyAgent(), tasks, seed=4)
-    assert [(o.phase, o.task, o.episode, o.seed) for o in train_outcomes] == [
-        ("train", t, 0, 4) for t in range(3)
-    ]
+    assert [(o.phase, o.task, o.episode, o.seed) for o in train_outcomes] == [("train", t, 0, 4) for t in range(3)]
 
     # A real agent: the expert, through the same protocol.
     expert = ExpertAgent(specs.learner("expert"))
@@ -438,9 +434,7 @@ def test_corrupt_checkpoint_is_reported_not_silently_retrained(trained, tmp_path
     (folder / "checkpoint").mkdir(parents=True)
     storage.write_json_atomic(folder / "checkpoint" / "state.json", {"steps": 256})
     (folder / "checkpoint" / "model.zip").write_bytes(b"garbage")
-    shutil.copy(
-        trained["position-specialist"][0] / "vecnormalize.pkl", folder / "checkpoint" / "vecnormalize.pkl"
-    )
+    shutil.copy(trained["position-specialist"][0] / "vecnormalize.pkl", folder / "checkpoint" / "vecnormalize.pkl")
     with pytest.raises(ValueError, match="checkpoint"):
         train(specs.learner("position-specialist"), 0, 512, folder, algo_overrides=PPO_TINY)
 

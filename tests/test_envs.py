@@ -165,9 +165,7 @@ def test_check_env_with_render_mode() -> None:
 
 @pytest.mark.parametrize("obs_mode", ["state", "pixels"])
 def test_check_env_greyscale(obs_mode: str) -> None:
-    env = Greyscale(
-        gym.make("BananaGrasp/Lift-Both-v0", obs_mode=obs_mode, pixel_size=32, render_size=32).unwrapped
-    )
+    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v0", obs_mode=obs_mode, pixel_size=32, render_size=32).unwrapped)
     run_check_env(env, also_benign=(WRAPPED_WARNING,))
 
 
@@ -308,8 +306,7 @@ def test_initial_states_randomised_as_the_variation_says(env_id: str) -> None:
     if variation in ("color", "both"):
         assert len(colours) == 20
         assert all(
-            COLOR_SPACES[split].contains(c) and not COLOR_SPACES[OTHER_SPLIT[split]].contains(c)
-            for c in colours
+            COLOR_SPACES[split].contains(c) and not COLOR_SPACES[OTHER_SPLIT[split]].contains(c) for c in colours
         )
     if variation in ("position", "both"):
         assert len(poses) == 20
@@ -354,11 +351,7 @@ def test_colour_and_pose_change_only_what_they_should() -> None:
     q = unwrapped.model.joint("banana").qposadr[0]
 
     # Reproducible: the same task and seed give the same state and frame.
-    assert (
-        np.array_equal(qpos_a, qpos_a2)
-        and np.array_equal(frame_a, frame_a2)
-        and np.array_equal(rgba_a, rgba_a2)
-    )
+    assert np.array_equal(qpos_a, qpos_a2) and np.array_equal(frame_a, frame_a2) and np.array_equal(rgba_a, rgba_a2)
     # Colour only: rgba and pixels change, the physical state does not.
     assert np.allclose(rgba_a[:3], base.color) and np.allclose(rgba_c[:3], recoloured.color)
     assert rgba_a[3] == rgba_c[3] == 1.0
@@ -398,9 +391,7 @@ def test_dense_reward_is_the_sum_of_its_terms(env_id: str) -> None:
             assert set(terms) == REWARD_TERMS
             assert reward == pytest.approx(sum(terms.values()), abs=1e-12)
             assert terms["success"] == 2.0 * info["is_success"]  # success_weight 2 while solved
-            assert (
-                0.0 <= terms["reach"] <= 1.0 and terms["grasp"] in (0.0, 1.0) and 0.0 <= terms["lift"] <= 2.0
-            )
+            assert 0.0 <= terms["reach"] <= 1.0 and terms["grasp"] in (0.0, 1.0) and 0.0 <= terms["lift"] <= 2.0
             assert info["physics_diverged"] is False
             for key in REWARD_TERMS:
                 seen[key] = max(seen[key], terms[key])
@@ -516,9 +507,7 @@ def test_greyscale_hides_hue_at_equal_luminance() -> None:
         for key in obs_y:
             assert np.array_equal(obs_y[key], obs_g[key]), key
     # Without the wrapper they differ (the test above can fail).
-    assert not np.array_equal(
-        episode(yellowish, False)[0]["banana_color"], episode(greenish, False)[0]["banana_color"]
-    )
+    assert not np.array_equal(episode(yellowish, False)[0]["banana_color"], episode(greenish, False)[0]["banana_color"])
 
 
 def test_greyscale_rejects_other_envs() -> None:
@@ -596,9 +585,7 @@ def test_reset_rejects_a_task_the_variation_cannot_produce(env_id: str, task: Ta
     assert env.unwrapped.tasks.contains(info["task"]) and env.observation_space.contains(obs)
 
 
-@pytest.mark.parametrize(
-    "bad", [{"color": YELLOW, "x": 0.0, "y": 0.0, "yaw": 0.0}, (YELLOW, 0.0, 0.0, 0.0), "yellow"]
-)
+@pytest.mark.parametrize("bad", [{"color": YELLOW, "x": 0.0, "y": 0.0, "yaw": 0.0}, (YELLOW, 0.0, 0.0, 0.0), "yellow"])
 def test_reset_rejects_a_task_of_the_wrong_type(bad) -> None:
     env = gym.make("BananaGrasp/Lift-v0")
     match = rf"options\['task'\] must be a banana_grasp.envs.Task; got {type(bad).__name__}"
@@ -722,3 +709,13 @@ def test_non_finite_action_is_rejected(bad: float) -> None:
     action[2] = bad
     with pytest.raises(ValueError, match="action must be finite"):
         env.step(action)
+
+
+@pytest.mark.parametrize("shape", [(4,), (6,), (1, 5), ()])
+def test_action_of_the_wrong_shape_is_rejected(shape: tuple) -> None:
+    env = gym.make("BananaGrasp/Lift-Both-v0").unwrapped
+    env.reset(seed=0)
+    before = env.data.qpos.copy()
+    with pytest.raises(ValueError, match=r"action must have shape \(5,\).*got shape " + re.escape(str(shape))):
+        env.step(np.zeros(shape, np.float32))
+    assert np.array_equal(env.data.qpos, before), "a rejected action must not step the physics"

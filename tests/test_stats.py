@@ -13,9 +13,7 @@ from banana_grasp.agents import stats
 N_SEEDS, N_TASKS = 10, 20
 
 
-def _bernoulli_rates(
-    rng: np.random.Generator, p: float, shape: tuple[int, int] = (N_SEEDS, N_TASKS)
-) -> np.ndarray:
+def _bernoulli_rates(rng: np.random.Generator, p: float, shape: tuple[int, int] = (N_SEEDS, N_TASKS)) -> np.ndarray:
     """Success rates as the mean of 20 evaluation episodes."""
     return rng.binomial(20, p, size=shape) / 20.0
 

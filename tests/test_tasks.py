@@ -159,9 +159,7 @@ def test_colour_spaces_are_disjoint_on_a_dense_hue_grid() -> None:
         for sat in SATURATION:
             for val in VALUE:
                 color = colorsys.hsv_to_rgb(hue, sat, val)
-                assert not (
-                    COLOR_SPACES["train"].contains(color) and COLOR_SPACES["heldout"].contains(color)
-                ), hue
+                assert not (COLOR_SPACES["train"].contains(color) and COLOR_SPACES["heldout"].contains(color)), hue
 
 
 @pytest.mark.parametrize("layout", POSITION_LAYOUTS)
