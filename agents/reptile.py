@@ -29,6 +29,7 @@ from banana_grasp.agents.training import (
     new_model,
     resume_point,
     save_checkpoint,
+    training_config,
 )
 from banana_grasp.agents.vec import env_factory, make_vec
 from banana_grasp.envs import task_distribution
@@ -83,6 +84,8 @@ def train_reptile(
         iteration += 1
         env.close()  # its statistics live on in `shared`; the next iteration pins a new task
         if model.num_timesteps < steps and model.num_timesteps - last_checkpoint >= checkpoint_every:
-            save_checkpoint(folder, model)
+            save_checkpoint(folder, model, training_config(learner, algo_overrides))
             last_checkpoint = model.num_timesteps
-    return finish(learner, seed, model, folder, started, meta_iterations=int(iteration))
+    return finish(
+        learner, seed, model, folder, started, meta_iterations=int(iteration), algo_overrides=algo_overrides or {}
+    )

@@ -573,3 +573,21 @@ def test_a_folder_of_other_hyperparameters_or_another_learner_is_refused(tmp_pat
     assert state["learner"] == spec.name and state["algo_overrides"] == PPO_TINY
     with pytest.raises(ValueError, match=r"state\.json was trained with algo_overrides"):
         train(spec, 0, 1024, interrupted, algo_overrides=other)
+
+
+def test_reptile_records_its_configuration_in_checkpoints_and_meta(tmp_path: Path) -> None:
+    spec, folder = specs.learner("reptile"), tmp_path / "reptile"
+
+    def interrupt(steps: int) -> None:
+        if steps >= 1280:  # in the 3rd meta-iteration: the 2nd one's end is checkpointed
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(spec, 0, 2048, folder, checkpoint_every=1, on_rollout=interrupt, algo_overrides=PPO_TINY)
+    state = storage.read_json(folder / "checkpoint" / "state.json")
+    assert state["learner"] == "reptile" and state["algo_overrides"] == PPO_TINY
+    assert state["hyperparameters"] == specs.hyperparameters("reptile")
+    with pytest.raises(ValueError, match=r"state\.json was trained with algo_overrides"):
+        train(spec, 0, 2048, folder, algo_overrides={**PPO_TINY, "n_epochs": 2})
+    meta = train(spec, 0, 2048, folder, algo_overrides=PPO_TINY)
+    assert meta["algo_overrides"] == PPO_TINY
