@@ -86,6 +86,4 @@ def train_reptile(
         if model.num_timesteps < steps and model.num_timesteps - last_checkpoint >= checkpoint_every:
             save_checkpoint(folder, model, training_config(learner, algo_overrides))
             last_checkpoint = model.num_timesteps
-    return finish(
-        learner, seed, model, folder, started, meta_iterations=int(iteration), algo_overrides=algo_overrides or {}
-    )
+    return finish(learner, seed, model, folder, started, algo_overrides, meta_iterations=int(iteration))

@@ -231,14 +231,22 @@ def train(
         model.learn(remaining, callback=CallbackList([callback]), reset_num_timesteps=False,
                     progress_bar=progress_bar, tb_log_name="run")  # fmt: skip
     extra = {"trial_episodes": trial_episodes} if learner.kind == "rl2" else {}
-    return finish(learner, seed, model, folder, started, algo_overrides=algo_overrides or {}, **extra)
+    return finish(learner, seed, model, folder, started, algo_overrides, **extra)
 
 
-def finish(learner: LearnerSpec, seed: int, model: BaseAlgorithm, folder: Path, started: float, **extra) -> dict:
+def finish(
+    learner: LearnerSpec,
+    seed: int,
+    model: BaseAlgorithm,
+    folder: Path,
+    started: float,
+    algo_overrides: dict[str, Any] | None = None,
+    **extra,
+) -> dict:
     storage.save_model(folder, model, model.get_vec_normalize_env())
     curve = read_curve(folder)
     meta = {
-        "learner": learner.name,
+        **training_config(learner, algo_overrides),  # learner, hyperparameters, algo_overrides
         "kind": learner.kind,
         "variation": learner.variation,
         "greyscale": learner.greyscale,
@@ -248,7 +256,6 @@ def finish(learner: LearnerSpec, seed: int, model: BaseAlgorithm, folder: Path, 
             (r["success_rate"] for r in reversed(curve) if r["success_rate"] == r["success_rate"]), None
         ),
         "wall_seconds": curve[-1]["wall_seconds"] if curve else round(time.perf_counter() - started, 2),
-        "hyperparameters": hyperparameters(learner.hyperparameters),
         "versions": storage.versions(),
         **extra,
     }

@@ -354,9 +354,8 @@ class BananaGraspEnv(gym.Env, EzPickle):
             # A copy: the previous step returned these very arrays, and callers may keep them.
             return {k: v.copy() for k, v in self._last_obs.items()}, 0.0, True, False, info
 
-        obs, to_banana = self._observe()
-        left, right = d.sensordata[self._touch].tolist()
-        grasped = left > 0 and right > 0
+        obs, to_banana, (touch_left, touch_right) = self._observe()
+        grasped = touch_left > 0 and touch_right > 0
         height = float(d.qpos[self._banana_qpos + 2]) - self._rest_z
         success = grasped and height >= self._lift_height
         reward, terms = self._get_rew(grasped, height, success, to_banana)
@@ -368,14 +367,12 @@ class BananaGraspEnv(gym.Env, EzPickle):
         return sum(self._warning_counts[self._divergence_warnings].tolist())
 
     def _get_rew(
-        self, grasped: bool, height: float, success: bool, to_banana: tuple[float, float, float] | None = None
+        self, grasped: bool, height: float, success: bool, to_banana: tuple[float, float, float]
     ) -> tuple[float, dict[str, float]]:
         if self._sparse:
             terms = {"reach": 0.0, "grasp": 0.0, "lift": 0.0, "success": float(success)}
             return float(success), terms
         reach_w, grasp_w, lift_w, success_w = self._weights
-        if to_banana is None:
-            to_banana = (self.banana_pos() - self.gripper_pos()).tolist()
         dx, dy, dz = to_banana
         distance = math.sqrt(dx * dx + dy * dy + dz * dz)
         terms = {
@@ -389,8 +386,9 @@ class BananaGraspEnv(gym.Env, EzPickle):
     def _get_obs(self) -> dict[str, np.ndarray]:
         return self._observe()[0]
 
-    def _observe(self) -> tuple[dict[str, np.ndarray], tuple[float, float, float]]:
-        """The observation, and the float64 gripper-to-banana vector the reward uses too.
+    def _observe(self) -> tuple[dict[str, np.ndarray], tuple[float, float, float], tuple[float, float]]:
+        """The observation, and what the reward uses too: the float64 gripper-to-banana vector
+        and the two pads' contact counts (read once a step).
 
         Built from Python floats and cast to float32 once: on vectors this small, each numpy
         call costs more than the arithmetic (this is the env's hot path, see bench_env.py).
@@ -421,8 +419,8 @@ class BananaGraspEnv(gym.Env, EzPickle):
         obs = {key: flat[s] for key, s in _STATE_SLICES.items()}
         if self._obs_mode == "pixels":
             pixels = {"pixels": self._render(self._pixel_size, self._camera)}
-            return ({**pixels, **{k: obs[k] for k in _PROPRIO}} if self._with_proprio else pixels), to_banana
-        return obs, to_banana
+            obs = {**pixels, **{k: obs[k] for k in _PROPRIO}} if self._with_proprio else pixels
+        return obs, to_banana, (touch_left, touch_right)
 
     def state_observation(self) -> dict[str, np.ndarray]:
         """The privileged state observation, whatever ``obs_mode`` is (for scripted experts)."""
