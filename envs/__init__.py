@@ -18,25 +18,29 @@ from banana_grasp.envs.wrappers import Greyscale
 
 MAX_EPISODE_STEPS = 100
 
-# id suffix -> (variation, split). One id per variation and split that the protocol uses.
+# id -> (variation, split). One id per variation and split that the protocol uses.
 ENV_IDS: dict[str, tuple[str, str]] = {
-    "BananaGrasp/Lift-v0": ("none", "train"),
-    "BananaGrasp/Lift-Color-v0": ("color", "train"),
-    "BananaGrasp/Lift-Position-v0": ("position", "train"),
-    "BananaGrasp/Lift-Both-v0": ("both", "train"),
-    "BananaGrasp/Lift-ColorOrPosition-v0": ("color-or-position", "train"),
-    "BananaGrasp/Lift-Color-HeldOut-v0": ("color", "heldout"),
-    "BananaGrasp/Lift-Position-HeldOut-v0": ("position", "heldout"),
-    "BananaGrasp/Lift-HeldOut-v0": ("both", "heldout"),
+    "BananaGrasp/Lift-v1": ("none", "train"),
+    "BananaGrasp/Lift-Color-v1": ("color", "train"),
+    "BananaGrasp/Lift-Position-v1": ("position", "train"),
+    "BananaGrasp/Lift-Both-v1": ("both", "train"),
+    "BananaGrasp/Lift-ColorOrPosition-v1": ("color-or-position", "train"),
+    "BananaGrasp/Lift-Color-HeldOut-v1": ("color", "heldout"),
+    "BananaGrasp/Lift-Position-HeldOut-v1": ("position", "heldout"),
+    "BananaGrasp/Lift-HeldOut-v1": ("both", "heldout"),
 }
+# The v0 ids (banana-grasp 0.1.0) stay registered, to reproduce results that name them:
+# their reward pays the grasp terms for pads that touch the banana at any gap.
+V0_ENV_IDS: dict[str, tuple[str, str]] = {env_id.removesuffix("v1") + "v0": pair for env_id, pair in ENV_IDS.items()}
+_VERSION_KWARGS = {"v1": {}, "v0": {"max_grasp_gap": None}}
 
-for _env_id, (_variation, _split) in ENV_IDS.items():
+for _env_id, (_variation, _split) in (ENV_IDS | V0_ENV_IDS).items():
     if _env_id not in registry:
         register(
             id=_env_id,
             entry_point="banana_grasp.envs.banana_grasp:BananaGraspEnv",
             max_episode_steps=MAX_EPISODE_STEPS,
-            kwargs={"variation": _variation, "split": _split},
+            kwargs={"variation": _variation, "split": _split, **_VERSION_KWARGS[_env_id[-2:]]},
         )
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "MAX_EPISODE_STEPS",
     "POSITION_LAYOUTS",
     "SPLITS",
+    "V0_ENV_IDS",
     "VARIATIONS",
     "BananaGraspEnv",
     "Greyscale",

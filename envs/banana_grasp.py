@@ -98,8 +98,10 @@ class BananaGraspEnv(gym.Env, EzPickle):
     ## Rewards
     `reward_type="dense"`: the sum of four terms, each in `info["reward_terms"]`:
     - `reach`: `reach_weight * (1 - tanh(10 * distance(gripper, banana)))`;
-    - `grasp`: `grasp_weight` while both pads touch the banana;
-    - `lift`: `lift_weight * min(height gained / lift_height, 1)` while both pads touch it;
+    - `grasp`: `grasp_weight` while both pads hold the banana: both touch it, at most
+      `max_grasp_gap` apart (4.2 cm: its width of 3.5 cm plus slack, wrist misaligned by up
+      to about 45 degrees included);
+    - `lift`: `lift_weight * min(height gained / lift_height, 1)` while both pads hold it;
     - `success`: `success_weight` while the task is solved.
     `reward_type="sparse"`: 1 while the task is solved, else 0 (the other terms are 0).
     `info["is_success"]` is True while both pads touch the banana and it is at least
@@ -139,9 +141,16 @@ class BananaGraspEnv(gym.Env, EzPickle):
     | `lift_height` | `0.05` | metres above rest that count as lifted |
     | `reach_weight`, `grasp_weight`, `lift_weight`, `success_weight` | 1, 1, 2, 2 | dense reward weights |
     | `reset_noise_scale` | `0.01` | metres of uniform noise on the gripper's start position, in [0, 0.05] |
+    | `max_grasp_gap` | `0.042` | metres; the widest pad gap at which the reward counts a grasp (`None`: any gap, as in v0) |
 
     ## Version History
-    - v0: initial release.
+    - v1 (banana-grasp 0.2.0): the reward's `grasp` and `lift` terms need the pads at most
+      `max_grasp_gap` apart. In v0 pads touching the banana at any gap earned them, and about
+      1 PPO seed in 10 settled on pads closed across a bend of the banana, 4.5-4.8 cm apart,
+      pressed onto the table: a pose that earns reach and grasp and cannot lift. Dynamics,
+      observations, task spaces and `is_success` are unchanged. The v0 ids stay registered
+      (`max_grasp_gap=None`) to reproduce results of banana-grasp 0.1.0.
+    - v0 (banana-grasp 0.1.0): initial release.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 25}
@@ -167,11 +176,12 @@ class BananaGraspEnv(gym.Env, EzPickle):
         lift_weight: float = 2.0,
         success_weight: float = 2.0,
         reset_noise_scale: float = 0.01,
+        max_grasp_gap: float | None = 0.042,
     ) -> None:
         EzPickle.__init__(
             self, variation, split, position_layout, obs_mode, pixel_size, camera, pixels_with_proprio,
             reward_type, render_mode, render_size, frame_skip, max_translation, max_rotation, lift_height,
-            reach_weight, grasp_weight, lift_weight, success_weight, reset_noise_scale,
+            reach_weight, grasp_weight, lift_weight, success_weight, reset_noise_scale, max_grasp_gap,
         )  # fmt: skip
         for name, value, allowed in (
             ("obs_mode", obs_mode, OBS_MODES),
@@ -201,6 +211,11 @@ class BananaGraspEnv(gym.Env, EzPickle):
         if not 0.0 <= reset_noise_scale <= 0.05:
             raise ValueError(f"reset_noise_scale must lie in [0, 0.05] metres; got {reset_noise_scale!r}")
         self._reset_noise = reset_noise_scale
+        if max_grasp_gap is not None and not 0.0 < max_grasp_gap <= _PAD_GAP_OPEN:
+            raise ValueError(
+                f"max_grasp_gap must be None (any gap) or lie in (0, {_PAD_GAP_OPEN}] metres; got {max_grasp_gap!r}"
+            )
+        self._max_grasp_gap = math.inf if max_grasp_gap is None else float(max_grasp_gap)
 
         self.model = load_model()
         self.data = mujoco.MjData(self.model)
@@ -354,11 +369,13 @@ class BananaGraspEnv(gym.Env, EzPickle):
             # A copy: the previous step returned these very arrays, and callers may keep them.
             return {k: v.copy() for k, v in self._last_obs.items()}, 0.0, True, False, info
 
-        obs, to_banana, (touch_left, touch_right) = self._observe()
+        obs, to_banana, (touch_left, touch_right), gap = self._observe()
         grasped = touch_left > 0 and touch_right > 0
         height = float(d.qpos[self._banana_qpos + 2]) - self._rest_z
         success = grasped and height >= self._lift_height
-        reward, terms = self._get_rew(grasped, height, success, to_banana)
+        # The reward's grasp holds the banana across its width: pads that touch it further
+        # apart (across a bend, pressed on the table) earn nothing, and cannot lift it.
+        reward, terms = self._get_rew(grasped and gap <= self._max_grasp_gap, height, success, to_banana)
         self._last_obs = obs
         info = {"task": self.task, "is_success": success, "reward_terms": terms, "physics_diverged": False}
         return obs, reward, height + self._rest_z < _FALLEN_Z, False, info
@@ -386,9 +403,9 @@ class BananaGraspEnv(gym.Env, EzPickle):
     def _get_obs(self) -> dict[str, np.ndarray]:
         return self._observe()[0]
 
-    def _observe(self) -> tuple[dict[str, np.ndarray], tuple[float, float, float], tuple[float, float]]:
-        """The observation, and what the reward uses too: the float64 gripper-to-banana vector
-        and the two pads' contact counts (read once a step).
+    def _observe(self) -> tuple[dict[str, np.ndarray], tuple[float, float, float], tuple[float, float], float]:
+        """The observation, and what the reward uses too: the float64 gripper-to-banana vector,
+        the two pads' contact counts (read once a step) and the gap between the pads.
 
         Built from Python floats and cast to float32 once: on vectors this small, each numpy
         call costs more than the arithmetic (this is the env's hot path, see bench_env.py).
@@ -400,14 +417,15 @@ class BananaGraspEnv(gym.Env, EzPickle):
         banana = qpos[q : q + 7].tolist()
         to_banana = (banana[0] - gx, banana[1] - gy, banana[2] - gz)
         left, right = qpos[self._finger_qpos].tolist()
+        # Pads pressed together overlap by up to ~0.2 mm (soft joint limits): clip, so
+        # the gap stays in its declared space [0, 0.1].
+        gap = max(_PAD_GAP_OPEN - (left + right), 0.0)
         touch_left, touch_right = d.sensordata[self._touch].tolist()
         flat = np.array(
             [
                 gx, gy, gz,
                 qpos[self._yaw_qpos.start],
-                # Pads pressed together overlap by up to ~0.2 mm (soft joint limits): clip, so
-                # the gap stays in its declared space [0, 0.1].
-                max(_PAD_GAP_OPEN - (left + right), 0.0),
+                gap,
                 min(touch_left, 1.0), min(touch_right, 1.0),
                 *banana,
                 *to_banana,
@@ -420,7 +438,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
         if self._obs_mode == "pixels":
             pixels = {"pixels": self._render(self._pixel_size, self._camera)}
             obs = {**pixels, **{k: obs[k] for k in _PROPRIO}} if self._with_proprio else pixels
-        return obs, to_banana, (touch_left, touch_right)
+        return obs, to_banana, (touch_left, touch_right), gap
 
     def state_observation(self) -> dict[str, np.ndarray]:
         """The privileged state observation, whatever ``obs_mode`` is (for scripted experts)."""

@@ -22,7 +22,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-ENV_ID = "BananaGrasp/Lift-Both-v0"
+ENV_ID = "BananaGrasp/Lift-Both-v1"
 
 
 def time_state_env(steps: int, seed: int, blocks: int = 10) -> tuple[float, float]:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from banana_grasp.envs import ENV_IDS, MAX_EPISODE_STEPS, BananaGraspEnv, Greyscale, ScriptedExpert, Task
+from banana_grasp.envs import ENV_IDS, MAX_EPISODE_STEPS, V0_ENV_IDS, BananaGraspEnv, Greyscale, ScriptedExpert, Task
 from banana_grasp.envs.expert import banana_yaw
 from banana_grasp.envs.tasks import CENTRE_POSE, COLOR_SPACES, POSITION_SPACES, YELLOW
 from banana_grasp.envs.wrappers import LUMA
@@ -134,9 +134,9 @@ def test_check_env_state(env_id: str) -> None:
 @pytest.mark.parametrize(
     ("env_id", "camera", "with_proprio"),
     [
-        ("BananaGrasp/Lift-Both-v0", "front", False),
-        ("BananaGrasp/Lift-Both-v0", "front", True),
-        ("BananaGrasp/Lift-Color-HeldOut-v0", "wrist", True),
+        ("BananaGrasp/Lift-Both-v1", "front", False),
+        ("BananaGrasp/Lift-Both-v1", "front", True),
+        ("BananaGrasp/Lift-Color-HeldOut-v1", "wrist", True),
     ],
 )
 def test_check_env_pixels(env_id: str, camera: str, with_proprio: bool) -> None:
@@ -156,7 +156,7 @@ def test_check_env_pixels(env_id: str, camera: str, with_proprio: bool) -> None:
 
 
 def test_check_env_with_render_mode() -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v0", render_mode="rgb_array", render_size=48)  # a size not 32
+    env = gym.make("BananaGrasp/Lift-Both-v1", render_mode="rgb_array", render_size=48)  # a size not 32
     env.reset(seed=0)
     frame = env.render()
     assert frame.shape == (48, 48, 3) and frame.dtype == np.uint8
@@ -165,7 +165,7 @@ def test_check_env_with_render_mode() -> None:
 
 @pytest.mark.parametrize("obs_mode", ["state", "pixels"])
 def test_check_env_greyscale(obs_mode: str) -> None:
-    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v0", obs_mode=obs_mode, pixel_size=32, render_size=32).unwrapped)
+    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v1", obs_mode=obs_mode, pixel_size=32, render_size=32).unwrapped)
     run_check_env(env, also_benign=(WRAPPED_WARNING,))
 
 
@@ -195,7 +195,7 @@ def test_vector_env_sync(env_id: str) -> None:
 
 
 def test_vector_env_async() -> None:
-    env_id = "BananaGrasp/Lift-Both-v0"
+    env_id = "BananaGrasp/Lift-Both-v1"
     _check_vector_env(gym.make_vec(env_id, num_envs=2, vectorization_mode="async"), env_id)
 
 
@@ -217,7 +217,7 @@ def test_env_pickles(env_id: str) -> None:
 
 
 def test_pixel_env_pickles_after_rendering() -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v0", obs_mode="pixels", pixel_size=32).unwrapped
+    env = gym.make("BananaGrasp/Lift-Both-v1", obs_mode="pixels", pixel_size=32).unwrapped
     obs_ref, _ = env.reset(seed=2)  # has made a renderer
     clone = pickle.loads(pickle.dumps(env))
     obs, _ = clone.reset(seed=2)
@@ -328,7 +328,7 @@ def test_initial_states_randomised_as_the_variation_says(env_id: str) -> None:
 
 # ============================================ 5. each factor changes only itself
 def test_colour_and_pose_change_only_what_they_should() -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v0", render_mode="rgb_array", render_size=64)
+    env = gym.make("BananaGrasp/Lift-Both-v1", render_mode="rgb_array", render_size=64)
     unwrapped = env.unwrapped
     geom = unwrapped.model.geom("banana_mesh").id
     rng = np.random.default_rng(0)
@@ -370,7 +370,7 @@ def test_colour_and_pose_change_only_what_they_should() -> None:
 
 
 def test_task_option_is_used_and_reported() -> None:
-    env = gym.make("BananaGrasp/Lift-ColorOrPosition-v0")
+    env = gym.make("BananaGrasp/Lift-ColorOrPosition-v1")
     task = Task(x=0.03, y=0.03, yaw=0.2)  # a train cell, yellow: a position task
     obs, info = env.reset(seed=0, options={"task": task})
     assert info["task"] == task and env.unwrapped.task == task
@@ -414,8 +414,8 @@ def test_sparse_reward_is_success(env_id: str) -> None:
 
 def test_reward_weights_scale_the_terms() -> None:
     kwargs = {"reach_weight": 0.5, "grasp_weight": 3.0, "lift_weight": 4.0, "success_weight": 10.0}
-    (_, _), default = rollout(gym.make("BananaGrasp/Lift-v0"), seed=4)
-    (_, _), weighted = rollout(gym.make("BananaGrasp/Lift-v0", **kwargs), seed=4)
+    (_, _), default = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
+    (_, _), weighted = rollout(gym.make("BananaGrasp/Lift-v1", **kwargs), seed=4)
     for step, step_w in zip(default, weighted, strict=True):
         terms, terms_w = step[5]["reward_terms"], step_w[5]["reward_terms"]
         assert terms_w["reach"] == pytest.approx(0.5 * terms["reach"])
@@ -423,6 +423,43 @@ def test_reward_weights_scale_the_terms() -> None:
         assert terms_w["lift"] == pytest.approx(2.0 * terms["lift"])
         assert terms_w["success"] == pytest.approx(5.0 * terms["success"])
         assert step_w[2] == pytest.approx(sum(terms_w.values()))
+
+
+def test_grasp_reward_needs_the_pads_across_the_banana() -> None:
+    # The expert holds the banana with the pads about 3.3 cm apart (its width): the reward
+    # counts that grasp at the default limit of 4.2 cm, not at a limit of 3 cm.
+    (_, _), default = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
+    (_, _), narrow = rollout(gym.make("BananaGrasp/Lift-v1", max_grasp_gap=0.03), seed=4)
+    assert default[-1][5]["is_success"]
+    for limit, trajectory in ((0.042, default), (0.03, narrow)):
+        for _, obs, _, _, _, info in trajectory:
+            touching = bool(obs["finger_contact"].all())
+            held = touching and float(obs["finger_opening"][0]) <= limit
+            assert info["reward_terms"]["grasp"] == float(held)
+            if not held:
+                assert info["reward_terms"]["lift"] == 0.0
+    held_steps = sum(step[5]["reward_terms"]["grasp"] > 0 for step in default)
+    assert held_steps >= 80  # the whole hold and lift counts at the default limit ...
+    assert sum(step[5]["reward_terms"]["grasp"] > 0 for step in narrow) <= 5  # ... almost none at 3 cm
+    for step, step_n in zip(default, narrow, strict=True):
+        # Same dynamics and success: only the grasp and lift terms differ.
+        assert all(np.array_equal(step[1][k], step_n[1][k]) for k in step[1])
+        assert step_n[5]["is_success"] == step[5]["is_success"]
+        for key in ("reach", "success"):
+            assert step_n[5]["reward_terms"][key] == step[5]["reward_terms"][key]
+
+
+def test_v0_ids_keep_the_v0_reward() -> None:
+    assert set(V0_ENV_IDS) == {env_id.replace("-v1", "-v0") for env_id in ENV_IDS}
+    for env_id, pair in V0_ENV_IDS.items():
+        assert pair == ENV_IDS[env_id.replace("-v0", "-v1")]
+    with pytest.warns(DeprecationWarning, match="out of date"):
+        env = gym.make("BananaGrasp/Lift-v0", max_grasp_gap=0.03)  # a caller's kwarg overrides the id's
+    assert env.unwrapped._max_grasp_gap == 0.03
+    with pytest.warns(DeprecationWarning, match="out of date"):
+        env = gym.make("BananaGrasp/Lift-v0")
+    assert env.unwrapped._max_grasp_gap == math.inf  # any gap counts, as in banana-grasp 0.1.0
+    assert gym.make("BananaGrasp/Lift-v1").unwrapped._max_grasp_gap == 0.042
 
 
 # ======================================================= 7. scripted expert
@@ -452,7 +489,7 @@ def test_scripted_expert_succeeds(env_id: str, layout: str, n_tasks: int, expert
 
 # ============================================================ 8. Greyscale
 def test_greyscale_state_observation() -> None:
-    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v0"))
+    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v1"))
     assert "banana_color" not in env.observation_space.spaces
     assert env.observation_space["banana_luminance"].shape == (1,)
     for seed in range(5):
@@ -470,8 +507,8 @@ def test_greyscale_state_observation() -> None:
 @pytest.mark.parametrize("with_proprio", [False, True])
 def test_greyscale_pixel_observation(with_proprio: bool) -> None:
     kwargs = {"obs_mode": "pixels", "pixel_size": 32, "pixels_with_proprio": with_proprio}
-    grey_env = Greyscale(gym.make("BananaGrasp/Lift-Both-v0", **kwargs))
-    rgb_env = gym.make("BananaGrasp/Lift-Both-v0", **kwargs)
+    grey_env = Greyscale(gym.make("BananaGrasp/Lift-Both-v1", **kwargs))
+    rgb_env = gym.make("BananaGrasp/Lift-Both-v1", **kwargs)
     assert grey_env.observation_space["pixels"].shape == (32, 32, 1)
     grey, _ = grey_env.reset(seed=4)
     rgb, _ = rgb_env.reset(seed=4)
@@ -494,7 +531,7 @@ def test_greyscale_hides_hue_at_equal_luminance() -> None:
     assert abs(colorsys.rgb_to_hsv(*yellowish)[0] - colorsys.rgb_to_hsv(*greenish)[0]) > 0.2
 
     def episode(color, wrap: bool):
-        env = gym.make("BananaGrasp/Lift-Color-v0")
+        env = gym.make("BananaGrasp/Lift-Color-v1")
         env = Greyscale(env) if wrap else env
         obs, _ = env.reset(seed=0, options={"task": Task(color=color)})
         observations = [obs]
@@ -532,19 +569,21 @@ def test_greyscale_rejects_other_envs() -> None:
         ({"pixel_size": 0}, r"pixel_size must be a positive integer; got 0"),
         ({"render_size": 2.5}, r"render_size must be a positive integer; got 2\.5"),
         ({"frame_skip": -1}, r"frame_skip must be a positive integer; got -1"),
+        ({"max_grasp_gap": 0.0}, r"max_grasp_gap must be None \(any gap\) or lie in \(0, 0\.088\] metres; got 0\.0"),
+        ({"max_grasp_gap": 0.2}, r"max_grasp_gap must be None \(any gap\) or lie in \(0, 0\.088\] metres; got 0\.2"),
     ],
     ids=lambda value: "-".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else None,
 )
 def test_make_rejects_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        gym.make("BananaGrasp/Lift-v0", **kwargs)
+        gym.make("BananaGrasp/Lift-v1", **kwargs)
 
 
 def test_make_rejects_unknown_render_mode() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gym.make warns first, then the env raises
         with pytest.raises(ValueError, match=r"unknown render_mode 'ansi'; allowed: None, 'rgb_array'"):
-            gym.make("BananaGrasp/Lift-v0", render_mode="ansi")
+            gym.make("BananaGrasp/Lift-v1", render_mode="ansi")
 
 
 HELDOUT_POSE = {"x": -0.09, "y": -0.03, "yaw": 0.0}  # cell (0, 1): held out in the interleaved layout
@@ -556,16 +595,16 @@ RED = (1.0, 0.0, 0.0)
 @pytest.mark.parametrize(
     ("env_id", "task"),
     [
-        ("BananaGrasp/Lift-Position-v0", Task(color=RED, **TRAIN_POSE)),
-        ("BananaGrasp/Lift-Position-v0", Task(**HELDOUT_POSE)),
-        ("BananaGrasp/Lift-Position-HeldOut-v0", Task(**TRAIN_POSE)),
-        ("BananaGrasp/Lift-Color-v0", Task(color=HELDOUT_COLOUR)),
-        ("BananaGrasp/Lift-Color-v0", Task(x=0.03, y=0.03)),
-        ("BananaGrasp/Lift-v0", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8))),
-        ("BananaGrasp/Lift-v0", Task(x=0.03, y=0.03)),
-        ("BananaGrasp/Lift-Both-v0", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
-        ("BananaGrasp/Lift-HeldOut-v0", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
-        ("BananaGrasp/Lift-ColorOrPosition-v0", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8), **TRAIN_POSE)),
+        ("BananaGrasp/Lift-Position-v1", Task(color=RED, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-Position-v1", Task(**HELDOUT_POSE)),
+        ("BananaGrasp/Lift-Position-HeldOut-v1", Task(**TRAIN_POSE)),
+        ("BananaGrasp/Lift-Color-v1", Task(color=HELDOUT_COLOUR)),
+        ("BananaGrasp/Lift-Color-v1", Task(x=0.03, y=0.03)),
+        ("BananaGrasp/Lift-v1", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8))),
+        ("BananaGrasp/Lift-v1", Task(x=0.03, y=0.03)),
+        ("BananaGrasp/Lift-Both-v1", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-HeldOut-v1", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-ColorOrPosition-v1", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8), **TRAIN_POSE)),
     ],
     ids=[
         "position-red", "position-heldout-pose", "position-heldout-train-pose", "color-heldout-colour",
@@ -587,7 +626,7 @@ def test_reset_rejects_a_task_the_variation_cannot_produce(env_id: str, task: Ta
 
 @pytest.mark.parametrize("bad", [{"color": YELLOW, "x": 0.0, "y": 0.0, "yaw": 0.0}, (YELLOW, 0.0, 0.0, 0.0), "yellow"])
 def test_reset_rejects_a_task_of_the_wrong_type(bad) -> None:
-    env = gym.make("BananaGrasp/Lift-v0")
+    env = gym.make("BananaGrasp/Lift-v1")
     match = rf"options\['task'\] must be a banana_grasp.envs.Task; got {type(bad).__name__}"
     with pytest.raises(ValueError, match=match):
         env.reset(options={"task": bad})
@@ -600,7 +639,7 @@ def test_reset_rejects_a_task_of_the_wrong_type(bad) -> None:
 )
 @pytest.mark.parametrize("obs_mode", ["state", "pixels"])
 def test_physics_divergence_ends_the_episode_cleanly(inject: str, obs_mode: str) -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v0", obs_mode=obs_mode, pixel_size=32)
+    env = gym.make("BananaGrasp/Lift-Both-v1", obs_mode=obs_mode, pixel_size=32)
     env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     assert info["physics_diverged"] is False and not terminated
@@ -646,7 +685,7 @@ def test_state_observations_are_finite_and_in_their_space(env_id: str) -> None:
 def test_finger_opening_stays_in_its_space_when_closing_on_nothing() -> None:
     # Closing the empty gripper presses the pads together; their small overlap must not
     # push the observation out of its declared [0, 0.1] range.
-    env = gym.make("BananaGrasp/Lift-v0")
+    env = gym.make("BananaGrasp/Lift-v1")
     env.reset(seed=0)
     openings = []
     for _ in range(10):
@@ -659,7 +698,7 @@ def test_finger_opening_stays_in_its_space_when_closing_on_nothing() -> None:
     assert obs["finger_opening"][0] == pytest.approx(0.088, abs=0.002)  # and reopen
 
 
-@pytest.mark.parametrize("env_id", ["BananaGrasp/Lift-Both-v0", "BananaGrasp/Lift-HeldOut-v0"])
+@pytest.mark.parametrize("env_id", ["BananaGrasp/Lift-Both-v1", "BananaGrasp/Lift-HeldOut-v1"])
 def test_no_observation_element_is_constant(env_id: str) -> None:
     """Across episodes of a variation that varies everything, every element changes.
 
@@ -693,7 +732,7 @@ def test_bench_env_script_runs() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert "| measurement (BananaGrasp/Lift-Both-v0, 200 steps) | steps/s | note |" in lines, result.stdout
+    assert "| measurement (BananaGrasp/Lift-Both-v1, 200 steps) | steps/s | note |" in lines, result.stdout
     overhead = [line for line in lines if line.startswith("| overhead: env time / raw physics time |")]
     assert len(overhead) == 1, result.stdout
     assert re.search(r"\| [0-9.]+x \(target <= 1\.15x\) \|$", overhead[0]), overhead[0]
@@ -703,7 +742,7 @@ def test_bench_env_script_runs() -> None:
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_action_is_rejected(bad: float) -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v0").unwrapped
+    env = gym.make("BananaGrasp/Lift-Both-v1").unwrapped
     env.reset(seed=0)
     action = np.zeros(5, np.float32)
     action[2] = bad
@@ -713,7 +752,7 @@ def test_non_finite_action_is_rejected(bad: float) -> None:
 
 @pytest.mark.parametrize("shape", [(4,), (6,), (1, 5), ()])
 def test_action_of_the_wrong_shape_is_rejected(shape: tuple) -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v0").unwrapped
+    env = gym.make("BananaGrasp/Lift-Both-v1").unwrapped
     env.reset(seed=0)
     before = env.data.qpos.copy()
     with pytest.raises(ValueError, match=r"action must have shape \(5,\).*got shape " + re.escape(str(shape))):
