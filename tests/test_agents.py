@@ -32,7 +32,7 @@ from banana_grasp.agents.evaluation import (
     sample_tasks,
     success_matrix,
 )
-from banana_grasp.agents.specs import LearnerSpec
+from banana_grasp.agents.specs import LearnerSpec, hyperparameters
 from banana_grasp.agents.training import read_curve, train
 from banana_grasp.agents.vec import RAW_KEYS, Trial, env_factory
 from banana_grasp.envs import MAX_EPISODE_STEPS, task_distribution
@@ -206,6 +206,24 @@ def test_vecnormalize_leaves_raw_keys_alone(trained, heldout_tasks, name: str) -
     for key in raw_present:
         np.testing.assert_array_equal(normed[key], obs[key], err_msg=key)
     assert not np.allclose(normed["gripper_pos"], obs["gripper_pos"]), "gripper_pos should be normalised"
+
+
+@pytest.mark.parametrize("name", list(BUDGETS))
+def test_vecnormalize_floors_the_std_of_each_feature(trained, heldout_tasks, name: str) -> None:
+    # Before a policy first lifts, the banana's height barely varies: without a floor on its
+    # std, a lift of a few cm reads as a huge (clipped) input. epsilon 1e-4 floors it at 1 cm.
+    spec = specs.learner(name)
+    agent = load_agent(spec, trained[name][0])
+    normalize = agent.normalize
+    assert normalize.epsilon == hyperparameters(spec.hyperparameters)["normalize"]["epsilon"] == 1e-4
+    env = env_factory(spec, "both", "heldout", task=heldout_tasks[0])()
+    obs, _ = env.reset(seed=0)
+    env.close()
+    rms = normalize.obs_rms["banana_pos"]
+    rms.mean, rms.var = obs["banana_pos"].astype(np.float64), np.zeros(3)  # a feature constant in training
+    lifted = {**obs, "banana_pos": obs["banana_pos"] + np.float32([0.0, 0.0, 0.05])}
+    normed = normalize.normalize_obs(lifted)["banana_pos"]
+    np.testing.assert_allclose(normed, [0.0, 0.0, 5.0], atol=1e-3)  # 5 cm / 1 cm, not clipped at 10
 
 
 # --------------------------------------------------------------- adaptation

@@ -391,7 +391,7 @@ def test_dense_reward_is_the_sum_of_its_terms(env_id: str) -> None:
             assert set(terms) == REWARD_TERMS
             assert reward == pytest.approx(sum(terms.values()), abs=1e-12)
             assert terms["success"] == 2.0 * info["is_success"]  # success_weight 2 while solved
-            assert 0.0 <= terms["reach"] <= 1.0 and terms["grasp"] in (0.0, 1.0) and 0.0 <= terms["lift"] <= 2.0
+            assert 0.0 <= terms["reach"] <= 1.0 and terms["grasp"] in (0.0, 0.25) and 0.0 <= terms["lift"] <= 2.0
             assert info["physics_diverged"] is False
             for key in REWARD_TERMS:
                 seen[key] = max(seen[key], terms[key])
@@ -416,32 +416,33 @@ def test_reward_weights_scale_the_terms() -> None:
     kwargs = {"reach_weight": 0.5, "grasp_weight": 3.0, "lift_weight": 4.0, "success_weight": 10.0}
     (_, _), default = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
     (_, _), weighted = rollout(gym.make("BananaGrasp/Lift-v1", **kwargs), seed=4)
+    assert any(step[5]["reward_terms"]["grasp"] > 0 for step in default)
     for step, step_w in zip(default, weighted, strict=True):
         terms, terms_w = step[5]["reward_terms"], step_w[5]["reward_terms"]
         assert terms_w["reach"] == pytest.approx(0.5 * terms["reach"])
-        assert terms_w["grasp"] == pytest.approx(3.0 * terms["grasp"])
+        assert terms_w["grasp"] == pytest.approx(3.0 / 0.25 * terms["grasp"])  # default grasp_weight 0.25
         assert terms_w["lift"] == pytest.approx(2.0 * terms["lift"])
         assert terms_w["success"] == pytest.approx(5.0 * terms["success"])
         assert step_w[2] == pytest.approx(sum(terms_w.values()))
 
 
-def test_grasp_reward_needs_the_pads_across_the_banana() -> None:
-    # The expert holds the banana with the pads about 3.3 cm apart (its width): the reward
-    # counts that grasp at the default limit of 4.2 cm, not at a limit of 3 cm.
-    (_, _), default = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
-    (_, _), narrow = rollout(gym.make("BananaGrasp/Lift-v1", max_grasp_gap=0.03), seed=4)
-    assert default[-1][5]["is_success"]
-    for limit, trajectory in ((0.042, default), (0.03, narrow)):
+def test_max_grasp_gap_limits_the_grasp_terms() -> None:
+    # The expert holds the banana with the pads about 3.3 cm apart (its width): a limit of
+    # 4.2 cm counts that grasp, a limit of 3 cm does not; without a limit any touch counts.
+    trajectories = {
+        limit: rollout(gym.make("BananaGrasp/Lift-v1", max_grasp_gap=limit), seed=4)[1] for limit in (None, 0.042, 0.03)
+    }
+    assert trajectories[None][-1][5]["is_success"]
+    for limit, trajectory in trajectories.items():
         for _, obs, _, _, _, info in trajectory:
             touching = bool(obs["finger_contact"].all())
-            held = touching and float(obs["finger_opening"][0]) <= limit
-            assert info["reward_terms"]["grasp"] == float(held)
+            held = touching and (limit is None or float(obs["finger_opening"][0]) <= limit)
+            assert info["reward_terms"]["grasp"] == 0.25 * held
             if not held:
                 assert info["reward_terms"]["lift"] == 0.0
-    held_steps = sum(step[5]["reward_terms"]["grasp"] > 0 for step in default)
-    assert held_steps >= 80  # the whole hold and lift counts at the default limit ...
-    assert sum(step[5]["reward_terms"]["grasp"] > 0 for step in narrow) <= 5  # ... almost none at 3 cm
-    for step, step_n in zip(default, narrow, strict=True):
+    assert sum(step[5]["reward_terms"]["grasp"] > 0 for step in trajectories[0.042]) >= 80  # the whole hold ...
+    assert sum(step[5]["reward_terms"]["grasp"] > 0 for step in trajectories[0.03]) <= 5  # ... almost none at 3 cm
+    for step, step_n in zip(trajectories[None], trajectories[0.03], strict=True):
         # Same dynamics and success: only the grasp and lift terms differ.
         assert all(np.array_equal(step[1][k], step_n[1][k]) for k in step[1])
         assert step_n[5]["is_success"] == step[5]["is_success"]
@@ -454,12 +455,15 @@ def test_v0_ids_keep_the_v0_reward() -> None:
     for env_id, pair in V0_ENV_IDS.items():
         assert pair == ENV_IDS[env_id.replace("-v0", "-v1")]
     with pytest.warns(DeprecationWarning, match="out of date"):
-        env = gym.make("BananaGrasp/Lift-v0", max_grasp_gap=0.03)  # a caller's kwarg overrides the id's
-    assert env.unwrapped._max_grasp_gap == 0.03
+        (_, _), v0 = rollout(gym.make("BananaGrasp/Lift-v0"), seed=4)
+    (_, _), v1 = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
+    assert any(step[5]["reward_terms"]["grasp"] > 0 for step in v0)
+    for step0, step1 in zip(v0, v1, strict=True):
+        assert step0[5]["reward_terms"]["grasp"] == 4.0 * step1[5]["reward_terms"]["grasp"]  # weight 1 in v0
+        assert step0[5]["reward_terms"]["lift"] == step1[5]["reward_terms"]["lift"]
     with pytest.warns(DeprecationWarning, match="out of date"):
-        env = gym.make("BananaGrasp/Lift-v0")
-    assert env.unwrapped._max_grasp_gap == math.inf  # any gap counts, as in banana-grasp 0.1.0
-    assert gym.make("BananaGrasp/Lift-v1").unwrapped._max_grasp_gap == 0.042
+        env = gym.make("BananaGrasp/Lift-v0", grasp_weight=0.5)  # a caller's kwarg overrides the id's
+    assert env.unwrapped._weights[1] == 0.5
 
 
 # ======================================================= 7. scripted expert
