@@ -30,9 +30,9 @@ ENV_IDS: dict[str, tuple[str, str]] = {
     "BananaGrasp/Lift-HeldOut-v1": ("both", "heldout"),
 }
 # The v0 ids (banana-grasp 0.1.0) stay registered, to reproduce results that name them:
-# their reward weighs the grasp term 1 (0.25 in v1).
+# their reward pays the grasp terms while the gripper touches the table too.
 V0_ENV_IDS: dict[str, tuple[str, str]] = {env_id.removesuffix("v1") + "v0": pair for env_id, pair in ENV_IDS.items()}
-_VERSION_KWARGS = {"v1": {}, "v0": {"grasp_weight": 1.0}}
+_VERSION_KWARGS = {"v1": {}, "v0": {"grasp_on_table": True}}
 
 for _env_id, (_variation, _split) in (ENV_IDS | V0_ENV_IDS).items():
     if _env_id not in registry:

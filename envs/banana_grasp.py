@@ -98,8 +98,9 @@ class BananaGraspEnv(gym.Env, EzPickle):
     ## Rewards
     `reward_type="dense"`: the sum of four terms, each in `info["reward_terms"]`:
     - `reach`: `reach_weight * (1 - tanh(10 * distance(gripper, banana)))`;
-    - `grasp`: `grasp_weight` while both pads touch the banana (and, if `max_grasp_gap` is
-      set, are at most that far apart);
+    - `grasp`: `grasp_weight` while both pads touch the banana and no part of the gripper
+      touches the table (`grasp_on_table=True` drops that condition; `max_grasp_gap`, if set,
+      also bounds the gap between the pads);
     - `lift`: `lift_weight * min(height gained / lift_height, 1)` while the `grasp` term is paid;
     - `success`: `success_weight` while the task is solved.
     `reward_type="sparse"`: 1 while the task is solved, else 0 (the other terms are 0).
@@ -138,17 +139,20 @@ class BananaGraspEnv(gym.Env, EzPickle):
     | `max_translation` | `0.02` | metres per step at full action |
     | `max_rotation` | `0.1` | radians per step at full action |
     | `lift_height` | `0.05` | metres above rest that count as lifted |
-    | `reach_weight`, `grasp_weight`, `lift_weight`, `success_weight` | 1, 0.25, 2, 2 | dense reward weights |
+    | `reach_weight`, `grasp_weight`, `lift_weight`, `success_weight` | 1, 1, 2, 2 | dense reward weights |
     | `reset_noise_scale` | `0.01` | metres of uniform noise on the gripper's start position, in [0, 0.05] |
+    | `grasp_on_table` | `False` | pay the `grasp` and `lift` terms while the gripper touches the table too (v0) |
     | `max_grasp_gap` | `None` | metres; if set, the widest pad gap at which the reward counts a grasp (the banana is 3.5 cm wide) |
 
     ## Version History
-    - v1 (banana-grasp 0.2.0): `grasp_weight` 0.25 (was 1). With PPO, about 1 seed in 10
-      settled on the v0 reward's local optimum: pads closed on the banana across a bend,
-      4.5-4.8 cm apart, pressed onto the table, earning reach and grasp (about 1.9 a step)
-      without ever lifting. New argument `max_grasp_gap`, off by default. Dynamics,
-      observations, task spaces and `is_success` are unchanged. The v0 ids stay registered
-      (`grasp_weight=1`) to reproduce results of banana-grasp 0.1.0.
+    - v1 (banana-grasp 0.2.0): the `grasp` and `lift` terms are not paid while the gripper
+      touches the table. With PPO, about 1 seed in 10 settled on a v0 local optimum: pads on
+      the banana, gripper pressed onto the table (the action's dz saturated at -1), earning
+      reach and grasp every step without ever lifting, since noise on a saturated dz never
+      tries going up. New arguments `grasp_on_table` (True in v0) and `max_grasp_gap`
+      (off). Dynamics, observations, task spaces and `is_success` are unchanged; a contact
+      sensor `hand_on_table` was added to the model. The v0 ids stay registered
+      (`grasp_on_table=True`) to reproduce results of banana-grasp 0.1.0.
     - v0 (banana-grasp 0.1.0): initial release.
     """
 
@@ -171,16 +175,18 @@ class BananaGraspEnv(gym.Env, EzPickle):
         max_rotation: float = 0.1,
         lift_height: float = 0.05,
         reach_weight: float = 1.0,
-        grasp_weight: float = 0.25,
+        grasp_weight: float = 1.0,
         lift_weight: float = 2.0,
         success_weight: float = 2.0,
         reset_noise_scale: float = 0.01,
         max_grasp_gap: float | None = None,
+        grasp_on_table: bool = False,
     ) -> None:
         EzPickle.__init__(
             self, variation, split, position_layout, obs_mode, pixel_size, camera, pixels_with_proprio,
             reward_type, render_mode, render_size, frame_skip, max_translation, max_rotation, lift_height,
             reach_weight, grasp_weight, lift_weight, success_weight, reset_noise_scale, max_grasp_gap,
+            grasp_on_table,
         )  # fmt: skip
         for name, value, allowed in (
             ("obs_mode", obs_mode, OBS_MODES),
@@ -215,6 +221,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
                 f"max_grasp_gap must be None (any gap) or lie in (0, {_PAD_GAP_OPEN}] metres; got {max_grasp_gap!r}"
             )
         self._max_grasp_gap = math.inf if max_grasp_gap is None else float(max_grasp_gap)
+        self._grasp_on_table = bool(grasp_on_table)
 
         self.model = load_model()
         self.data = mujoco.MjData(self.model)
@@ -230,6 +237,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
         self._table_geom = m.geom("table").id
         self._banana_rgba = m.geom("banana_mesh").id
         self._touch = _adjacent([m.sensor_adr[m.sensor(n).id] for n in ("left_touch", "right_touch")])
+        self._on_table = int(m.sensor_adr[m.sensor("hand_on_table").id])
         self._tcp = m.site("tcp").id
         # step() works on Python floats: numpy's per-call cost dwarfs the arithmetic on 4-vectors.
         low, high = m.actuator_ctrlrange[:4].T.tolist()
@@ -372,8 +380,10 @@ class BananaGraspEnv(gym.Env, EzPickle):
         grasped = touch_left > 0 and touch_right > 0
         height = float(d.qpos[self._banana_qpos + 2]) - self._rest_z
         success = grasped and height >= self._lift_height
-        # With max_grasp_gap set, pads that touch the banana further apart earn no grasp terms.
-        reward, terms = self._get_rew(grasped and gap <= self._max_grasp_gap, height, success, to_banana)
+        # The reward's grasp: the pads on the banana (within max_grasp_gap if set), and, unless
+        # grasp_on_table, the gripper clear of the table (not pressing the banana down on it).
+        held = grasped and gap <= self._max_grasp_gap and (self._grasp_on_table or d.sensordata[self._on_table] == 0)
+        reward, terms = self._get_rew(held, height, success, to_banana)
         self._last_obs = obs
         info = {"task": self.task, "is_success": success, "reward_terms": terms, "physics_diverged": False}
         return obs, reward, height + self._rest_z < _FALLEN_Z, False, info

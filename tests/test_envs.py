@@ -391,7 +391,7 @@ def test_dense_reward_is_the_sum_of_its_terms(env_id: str) -> None:
             assert set(terms) == REWARD_TERMS
             assert reward == pytest.approx(sum(terms.values()), abs=1e-12)
             assert terms["success"] == 2.0 * info["is_success"]  # success_weight 2 while solved
-            assert 0.0 <= terms["reach"] <= 1.0 and terms["grasp"] in (0.0, 0.25) and 0.0 <= terms["lift"] <= 2.0
+            assert 0.0 <= terms["reach"] <= 1.0 and terms["grasp"] in (0.0, 1.0) and 0.0 <= terms["lift"] <= 2.0
             assert info["physics_diverged"] is False
             for key in REWARD_TERMS:
                 seen[key] = max(seen[key], terms[key])
@@ -420,7 +420,7 @@ def test_reward_weights_scale_the_terms() -> None:
     for step, step_w in zip(default, weighted, strict=True):
         terms, terms_w = step[5]["reward_terms"], step_w[5]["reward_terms"]
         assert terms_w["reach"] == pytest.approx(0.5 * terms["reach"])
-        assert terms_w["grasp"] == pytest.approx(3.0 / 0.25 * terms["grasp"])  # default grasp_weight 0.25
+        assert terms_w["grasp"] == pytest.approx(3.0 * terms["grasp"])
         assert terms_w["lift"] == pytest.approx(2.0 * terms["lift"])
         assert terms_w["success"] == pytest.approx(5.0 * terms["success"])
         assert step_w[2] == pytest.approx(sum(terms_w.values()))
@@ -437,7 +437,7 @@ def test_max_grasp_gap_limits_the_grasp_terms() -> None:
         for _, obs, _, _, _, info in trajectory:
             touching = bool(obs["finger_contact"].all())
             held = touching and (limit is None or float(obs["finger_opening"][0]) <= limit)
-            assert info["reward_terms"]["grasp"] == 0.25 * held
+            assert info["reward_terms"]["grasp"] == float(held)
             if not held:
                 assert info["reward_terms"]["lift"] == 0.0
     assert sum(step[5]["reward_terms"]["grasp"] > 0 for step in trajectories[0.042]) >= 80  # the whole hold ...
@@ -450,6 +450,30 @@ def test_max_grasp_gap_limits_the_grasp_terms() -> None:
             assert step_n[5]["reward_terms"][key] == step[5]["reward_terms"][key]
 
 
+def test_grasp_pressed_on_the_table_earns_no_grasp_terms() -> None:
+    # The expert grasps with the gripper clear of the table; then the policy presses down.
+    def press(env: gym.Env) -> list:
+        expert, steps = ScriptedExpert(), []
+        obs, _ = env.reset(seed=4)
+        for t in range(60):
+            action = expert.act(obs) if t < 25 else np.float32([0.0, 0.0, -1.0, 0.0, 1.0])
+            obs, _, _, _, info = env.step(action)
+            steps.append((obs, info, env.unwrapped.data.sensordata[env.unwrapped._on_table] > 0))
+        return steps
+
+    default, lenient = (
+        press(gym.make("BananaGrasp/Lift-v1")),
+        press(gym.make("BananaGrasp/Lift-v1", grasp_on_table=True)),
+    )
+    touching = [bool(obs["finger_contact"].all()) for obs, _, _ in default]
+    on_table = [flag for _, _, flag in default]
+    assert not any(on_table[:25]) and any(on_table[25:])  # the expert never touches the table
+    assert any(t and o for t, o in zip(touching, on_table, strict=True))  # pads on the banana, gripper on the table
+    for (_, info, table), (_, info_l, _), touch in zip(default, lenient, touching, strict=True):
+        assert info["reward_terms"]["grasp"] == float(touch and not table)
+        assert info_l["reward_terms"]["grasp"] == float(touch)
+
+
 def test_v0_ids_keep_the_v0_reward() -> None:
     assert set(V0_ENV_IDS) == {env_id.replace("-v1", "-v0") for env_id in ENV_IDS}
     for env_id, pair in V0_ENV_IDS.items():
@@ -458,12 +482,14 @@ def test_v0_ids_keep_the_v0_reward() -> None:
         (_, _), v0 = rollout(gym.make("BananaGrasp/Lift-v0"), seed=4)
     (_, _), v1 = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
     assert any(step[5]["reward_terms"]["grasp"] > 0 for step in v0)
+    # The expert keeps clear of the table, so both versions pay it the same reward.
     for step0, step1 in zip(v0, v1, strict=True):
-        assert step0[5]["reward_terms"]["grasp"] == 4.0 * step1[5]["reward_terms"]["grasp"]  # weight 1 in v0
-        assert step0[5]["reward_terms"]["lift"] == step1[5]["reward_terms"]["lift"]
+        assert step0[5]["reward_terms"] == step1[5]["reward_terms"]
     with pytest.warns(DeprecationWarning, match="out of date"):
         env = gym.make("BananaGrasp/Lift-v0", grasp_weight=0.5)  # a caller's kwarg overrides the id's
     assert env.unwrapped._weights[1] == 0.5
+    assert env.unwrapped._grasp_on_table  # v0 pays the grasp terms with the gripper on the table
+    assert not gym.make("BananaGrasp/Lift-v1").unwrapped._grasp_on_table
 
 
 # ======================================================= 7. scripted expert
