@@ -37,9 +37,9 @@ from banana_grasp.envs import task_distribution
 
 def _pinned_env(learner: LearnerSpec, task, n_envs: int, seed: int, layout: str, shared: VecNormalize) -> VecNormalize:
     venv = make_vec(env_factory(learner, learner.variation, "train", layout, task=task), n_envs, seed)
-    normalize = VecNormalize(
-        venv, norm_obs_keys=shared.norm_obs_keys, clip_obs=shared.clip_obs, gamma=shared.gamma, epsilon=shared.epsilon
-    )
+    # The same settings as the shared wrapper that new_model built (hyperparams.yaml: normalize).
+    settings = hyperparameters(learner.hyperparameters)["normalize"]
+    normalize = VecNormalize(venv, norm_obs_keys=shared.norm_obs_keys, **settings)
     normalize.obs_rms, normalize.ret_rms = shared.obs_rms, shared.ret_rms  # same objects: stats accumulate
     return normalize
 
