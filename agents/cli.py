@@ -1,86 +1,127 @@
-"""Command line of banana-grasp: ``banana-grasp {compare,train,evaluate,render} --help``."""
+"""Command line of banana-grasp: ``banana-grasp {compare,train,evaluate,render} --help``.
+
+Every quantity of the protocol has one name, that of the preset files
+(``agents/config/presets/*.yaml``); ``--preset`` gives the defaults and each flag overrides one.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from banana_grasp.agents.specs import TRAINED_KINDS, learner, learners, preset_names
+from banana_grasp.agents.common.layout import RunLayout
+from banana_grasp.agents.learners.registry import learner, learners
+from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, preset, preset_names
 from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, VARIATIONS, Task
+
+PROTOCOL_FLAGS = {  # protocol field -> help
+    "k": "adaptation episodes per task (0 = zero-shot only)",
+    "eval_episodes": "evaluation episodes per task, zero-shot and again after adaptation",
+    "heldout_tasks": "number of evaluation tasks",
+    "train_tasks": "tasks of each trained learner's own variation (one episode each)",
+    "variation": "variation of the evaluation tasks",
+    "split": "split of the evaluation tasks",
+    "position_layout": "position split",
+    "task_seed": "seed that draws the task lists",
+}
+CHOICES = {"variation": VARIATIONS, "split": SPLITS, "position_layout": POSITION_LAYOUTS}
+
+
+def _protocol(args: argparse.Namespace, chosen: Preset) -> EvalProtocol:
+    """The preset's protocol with the flags that were given."""
+    given = {name: getattr(args, name) for name in PROTOCOL_FLAGS if getattr(args, name, None) is not None}
+    return dataclasses.replace(chosen.protocol, **given)
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from banana_grasp.agents.compare import compare
+    from banana_grasp.agents.run.compare import compare
 
     report = compare(args.preset, args.out or Path("runs") / args.preset, args.workers, progress=not args.quiet)
     print(f"report: {report}")
 
 
 def _train(args: argparse.Namespace) -> None:
-    from banana_grasp.agents.training import train
+    from banana_grasp.agents.learners.training import TrainSettings, train
 
-    folder = args.out / "learners" / args.learner / f"seed{args.seed}"
-    meta = train(learner(args.learner), args.seed, args.steps, folder, trial_episodes=args.trial_episodes,
-                 position_layout=args.position_layout, checkpoint_every=args.checkpoint_every,
-                 progress_bar=not args.quiet)  # fmt: skip
-    print(f"saved {folder}")
+    chosen, spec = preset(args.preset), learner(args.learner)
+    protocol = _protocol(args, chosen)
+    steps = args.steps if args.steps is not None else chosen.steps_for(spec)
+    files = RunLayout(args.out).learner(spec.name, args.seed)
+    settings = TrainSettings(trial_episodes=protocol.k + 1, position_layout=protocol.position_layout,
+                             checkpoint_every=args.checkpoint_every, progress_bar=not args.quiet)  # fmt: skip
+    meta = train(spec, args.seed, steps, files.folder, settings)
+    print(f"saved {files.folder}")
     print(json.dumps({k: meta[k] for k in ("learner", "seed", "steps", "final_train_success", "wall_seconds")}))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from banana_grasp.agents.protocol import evaluate_learners
-    from banana_grasp.agents.results import markdown_tables
+    from tqdm import tqdm
 
-    names = args.learners or _learners_in(args.run)
-    specs = [learner(name) for name in names]
-    _, summary = evaluate_learners(
-        specs, args.run, args.seeds, k=args.k, episodes=args.episodes, n_tasks=args.tasks,
-        n_train_tasks=args.train_episodes, task_seed=args.task_seed, variation=args.variation,
-        split=args.split, position_layout=args.position_layout, progress=not args.quiet,
-    )  # fmt: skip
-    print(f"\n{args.variation}/{args.split}: {args.tasks} tasks, seeds {args.seeds}, k={args.k}, "
-          f"{args.episodes} episodes per task and phase\n")  # fmt: skip
-    heldout_combined = (args.variation, args.split) == ("both", "heldout")
-    print(markdown_tables(summary, args.k, "held-out" if heldout_combined else f"{args.variation}/{args.split}"))
+    from banana_grasp.agents.protocol.evaluation import evaluate_one
+    from banana_grasp.agents.protocol.summary import summarize
+    from banana_grasp.agents.report.tables import markdown_tables
+
+    chosen = preset(args.preset)
+    protocol, seeds, run = _protocol(args, chosen), args.seeds or list(chosen.seeds), RunLayout(args.run)
+    specs = [learner(name) for name in (args.learners or _learners_in(run))]
+    outcomes = []
+    for spec, seed in tqdm([(s, seed) for s in specs for seed in seeds], desc="evaluating", disable=args.quiet):
+        outcomes += evaluate_one(spec, run.learner(spec.name, seed) if spec.trained else None, protocol, seed)
+    summary = summarize(outcomes, specs, seeds, protocol)
+    print(f"\n{protocol.variation}/{protocol.split}: {protocol.heldout_tasks} tasks, seeds {seeds}, k={protocol.k}, "
+          f"{protocol.eval_episodes} episodes per task and phase\n")  # fmt: skip
+    print(markdown_tables(summary, protocol.k, protocol.tasks_label))
 
 
-def _learners_in(run: Path) -> list[str]:
+def _learners_in(run: RunLayout) -> list[str]:
     """Learners saved in ``run`` (in the order of learners.yaml), plus the untrained references."""
-    saved = {p.name for p in (run / "learners").glob("*") if p.is_dir()}
+    saved = {p.name for p in run.learners.glob("*") if p.is_dir()}
     if not saved:
-        raise ValueError(f"no trained learners in {run / 'learners'}: train some first, or pass --run")
+        raise ValueError(f"no trained learners in {run.learners}: train some first, or pass --run")
     return [name for name, spec in learners().items() if name in saved or not spec.trained]
 
 
 def _render(args: argparse.Namespace) -> None:
-    from banana_grasp.agents.adaptation import load_agent
-    from banana_grasp.agents.evaluation import sample_tasks
-    from banana_grasp.agents.protocol import learner_folder
-    from banana_grasp.agents.video import adapted_rollout, label, write_mp4
+    from banana_grasp.agents.learners.registry import load_agent
+    from banana_grasp.agents.protocol.agent import adapted_rollout
+    from banana_grasp.agents.protocol.presets import sample_tasks
+    from banana_grasp.agents.run.videos import FPS, label, write_mp4
 
+    protocol = _protocol(args, preset(args.preset))
     spec = learner(args.learner)
-    if args.color is not None or args.pose is not None:
-        x, y, yaw = args.pose or (0.0, 0.0, 0.0)
-        task = Task(color=tuple(args.color) if args.color else Task().color, x=x, y=y, yaw=yaw)
-    else:
-        task = sample_tasks(args.task_index + 1, args.task_seed, args.variation, args.split, args.position_layout)[-1]
-    folder = learner_folder(args.run, spec.name, args.seed) if spec.trained else None
-    agent = load_agent(spec, folder, args.variation, args.split, args.position_layout)
-    success, frames = adapted_rollout(agent, task, args.k, args.seed)
+    task = sample_tasks(args.task_index + 1, protocol.task_seed, protocol.evaluated_on)[-1]
+    # --color or --pose replace that factor of the drawn task; the other factor stays as drawn.
+    if args.color is not None:
+        task = dataclasses.replace(task, color=tuple(args.color))
+    if args.pose is not None:
+        task = dataclasses.replace(task, x=args.pose[0], y=args.pose[1], yaw=args.pose[2])
+    files = RunLayout(args.run).learner(spec.name, args.seed) if spec.trained else None
+    agent = load_agent(spec, files, protocol.evaluated_on)
+    success, frames = adapted_rollout(agent, task, protocol.k, args.seed, render=True)
     out = args.out or Path(f"{spec.name}.mp4")
-    write_mp4(out, label(frames, spec.name, success))
+    write_mp4(out, label(frames, spec.name, success), fps=FPS)
     print(f"{spec.name} on {task}: {'success' if success else 'fail'}; video: {out}")
 
 
+def _add_protocol_flags(p: argparse.ArgumentParser, names: tuple[str, ...]) -> None:
+    for name in names:
+        flag = "--" + name.replace("_", "-")
+        kind = str if name in CHOICES else int
+        p.add_argument(flag, type=kind, choices=CHOICES.get(name), help=PROTOCOL_FLAGS[name] + " (default: the preset's)")
+
+
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="banana-grasp", description=__doc__)
+    main = argparse.ArgumentParser(prog="banana-grasp", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     commands = main.add_subparsers(dest="command", required=True)
-    trainable = [name for name, spec in learners().items() if spec.kind in TRAINED_KINDS]
+    trainable = [name for name, spec in learners().items() if spec.trained]
+    presets = preset_names()
 
     p = commands.add_parser("compare", help="train every learner of a preset, evaluate, write the run folder")
-    p.add_argument("--preset", default="quick", choices=preset_names(), help="budgets (agents/config/presets/*.yaml)")
+    p.add_argument("--preset", default="quick", choices=presets, help="what to run (agents/config/presets/*.yaml)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<preset>); started again, it resumes")
     p.add_argument("--workers", type=int, help="parallel jobs (default: the CPU cores available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -88,49 +129,37 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("train", help="train one learner for one seed")
     p.add_argument("--learner", required=True, choices=trainable, help="which learner (agents/config/learners.yaml)")
+    p.add_argument("--preset", default="full", choices=presets,
+                   help="gives the default budget, trial length (k + 1) and position split (default full)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the policy and envs (default 0)")
-    p.add_argument("--steps", type=int, default=150_000, help="env steps of training (default 150000)")
+    p.add_argument("--steps", type=int, help="env steps of training (default: the preset's for this learner's kind)")
     p.add_argument("--out", type=Path, default=Path("runs/manual"), help="run folder (default runs/manual); "
                    "the learner goes to OUT/learners/<learner>/seed<seed>")  # fmt: skip
-    p.add_argument("--position-layout", default="interleaved", choices=POSITION_LAYOUTS, help="position split")
-    p.add_argument("--trial-episodes", type=int, default=2, help="RL^2 only: episodes per trial = k + 1 (default 2)")
+    _add_protocol_flags(p, ("k", "position_layout"))
     p.add_argument("--checkpoint-every", type=int, default=20_000, help="env steps between checkpoints (default 20000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 
     p = commands.add_parser("evaluate", help="adapt and evaluate saved learners; print the table and meta-gain")
-    p.add_argument(
-        "--run", type=Path, default=Path("runs/manual"), help="run folder holding learners/ (default runs/manual)"
-    )
+    p.add_argument("--run", type=Path, default=Path("runs/manual"), help="run folder holding learners/ (default runs/manual)")  # fmt: skip
+    p.add_argument("--preset", default="full", choices=presets, help="gives the default protocol and seeds (default full)")  # fmt: skip
     p.add_argument("--learners", nargs="+", choices=list(learners()), metavar="LEARNER",
                    help="learners to evaluate (default: those saved in --run, plus random and expert; "
                    "choices: " + ", ".join(learners()) + ")")  # fmt: skip
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (default 0 1 2)")
-    p.add_argument("--variation", default="both", choices=VARIATIONS, help="variation of the tasks (default both)")
-    p.add_argument("--split", default="heldout", choices=SPLITS, help="split of the tasks (default heldout)")
-    p.add_argument("--position-layout", default="interleaved", choices=POSITION_LAYOUTS, help="position split")
-    p.add_argument("--tasks", type=int, default=10, help="number of tasks (default 10)")
-    p.add_argument("--k", type=int, default=1, help="adaptation episodes per task (default 1; 0 = zero-shot only)")
-    p.add_argument("--episodes", type=int, default=3, help="evaluation episodes per task and phase (default 3)")
-    p.add_argument(
-        "--train-episodes", type=int, default=10, help="episodes on each learner's own variation (default 10)"
-    )
-    p.add_argument("--task-seed", type=int, default=12345, help="seed that draws the tasks (default 12345)")
+    p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the preset's)")
+    _add_protocol_flags(p, tuple(PROTOCOL_FLAGS))
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_evaluate)
 
     p = commands.add_parser("render", help="rollout video of a saved learner, or the expert, on one task")
     p.add_argument("--learner", default="expert", choices=list(learners()), help="which learner (default expert)")
     p.add_argument("--run", type=Path, default=Path("runs/manual"), help="run folder holding learners/")
+    p.add_argument("--preset", default="full", choices=presets, help="gives the default protocol (default full)")
     p.add_argument("--seed", type=int, default=0, help="training seed of the learner (default 0)")
-    p.add_argument("--variation", default="both", choices=VARIATIONS, help="variation the task comes from")
-    p.add_argument("--split", default="heldout", choices=SPLITS, help="split the task comes from")
-    p.add_argument("--position-layout", default="interleaved", choices=POSITION_LAYOUTS, help="position split")
+    _add_protocol_flags(p, ("k", "variation", "split", "position_layout", "task_seed"))
     p.add_argument("--task-index", type=int, default=0, help="which task of the --task-seed list (default 0)")
-    p.add_argument("--task-seed", type=int, default=12345, help="seed that draws the task list (default 12345)")
-    p.add_argument("--color", type=float, nargs=3, metavar=("R", "G", "B"), help="explicit banana colour in [0, 1]")
-    p.add_argument("--pose", type=float, nargs=3, metavar=("X", "Y", "YAW"), help="explicit banana pose (m, m, rad)")
-    p.add_argument("--k", type=int, default=0, help="adaptation episodes before the filmed one (default 0)")
+    p.add_argument("--color", type=float, nargs=3, metavar=("R", "G", "B"), help="banana colour in [0, 1] (replaces the drawn task's)")  # fmt: skip
+    p.add_argument("--pose", type=float, nargs=3, metavar=("X", "Y", "YAW"), help="banana pose in m, m, rad (replaces the drawn task's)")  # fmt: skip
     p.add_argument("--out", type=Path, help="MP4 path (default <learner>.mp4)")
     p.set_defaults(func=_render)
     return main

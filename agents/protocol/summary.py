@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from banana_grasp.agents import stats
-from banana_grasp.agents.evaluation import Outcome, success_matrix
-from banana_grasp.agents.specs import LearnerSpec
+from banana_grasp.agents.learners.registry import LearnerSpec
+from banana_grasp.agents.protocol import stats
+from banana_grasp.agents.protocol.evaluation import Outcome, success_matrix
+from banana_grasp.agents.protocol.presets import EvalProtocol
 
 
 def summarize(
-    outcomes: list[Outcome],
-    learners: list[LearnerSpec],
-    seeds: list[int],
-    n_heldout_tasks: int,
-    n_train_tasks: int,
-    k: int,
-    reps: int = 2000,
+    outcomes: list[Outcome], learners: list[LearnerSpec], seeds: list[int], protocol: EvalProtocol, reps: int = 2000
 ) -> dict:
     """Per-learner success (train, held-out zero-shot, held-out adapted) and meta-gains.
 
@@ -22,13 +17,13 @@ def summarize(
     k = 0) against the best single-task learner, the max re-taken in each bootstrap
     replicate, and against the multi-task learner.
     """
-    adapted_phase = "adapted" if k > 0 else "zero-shot"
+    adapted_phase = protocol.gain_phase
     scores = {phase: {} for phase in ("train", "zero-shot", adapted_phase)}
     for spec in learners:
         # Untrained references (random, expert) are only measured held out.
         phases = ("zero-shot", adapted_phase) + (("train",) if spec.trained else ())
         for phase in phases:
-            n_tasks = n_train_tasks if phase == "train" else n_heldout_tasks
+            n_tasks = protocol.train_tasks if phase == "train" else protocol.heldout_tasks
             scores[phase][spec.name] = success_matrix(outcomes, spec.name, phase, seeds, n_tasks)
     estimates = {phase: stats.interval_estimates(table, reps=reps) for phase, table in scores.items() if table}
     table = {}
@@ -54,37 +49,3 @@ def summarize(
             ).as_dict()
         gains[meta] = gain
     return {"learners": table, "meta_gain": gains, "gain_phase": adapted_phase}
-
-
-def _fmt(estimate: dict | None) -> str:
-    if estimate is None:
-        return "n/a"
-    low, high = estimate["ci"]
-    return f"{estimate['mean']:.2f} [{low:.2f}, {high:.2f}]"
-
-
-def markdown_tables(summary: dict, k: int, tasks: str = "held-out") -> str:
-    """The report's tables; ``tasks`` names the evaluation tasks in the column headers."""
-    lines = [
-        f"| learner | role | trained on | own-variation success | {tasks}, zero-shot | {tasks}, after k={k} |",
-        "|---|---|---|---:|---:|---:|",
-    ]
-    for name, row in summary["learners"].items():
-        variation = row["variation"] + (" (grey)" if row["greyscale"] else "")
-        lines.append(
-            f"| {name} | {row['role']} | {variation} | {_fmt(row['train_success'])} | "
-            f"{_fmt(row['heldout_success'])} | {_fmt(row['heldout_success_adapted'])} |"
-        )
-    if summary["meta_gain"]:
-        lines += ["", "| meta-learner | gain vs | gain [95% CI] | P(meta > baseline) |", "|---|---|---:|---:|"]
-        for meta, gains in summary["meta_gain"].items():
-            for label, gain in gains.items():
-                against = (
-                    "best single-task (" + ", ".join(gain["baselines"]) + ")"
-                    if label == "vs_best_single"
-                    else gain["baselines"][0]
-                )
-                lines.append(
-                    f"| {meta} | {against} | {gain['mean']:+.2f} [{gain['ci'][0]:+.2f}, {gain['ci'][1]:+.2f}] | {gain['p_improvement']:.2f} |"
-                )
-    return "\n".join(lines)

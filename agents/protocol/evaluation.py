@@ -1,7 +1,7 @@
 """The evaluation protocol: the same held-out tasks and adaptation budget for every learner.
 
-For each held-out task: ``reset()`` the agent, play ``episodes`` zero-shot episodes,
-``adapt`` with ``k`` episodes of the task, play ``episodes`` adapted episodes. Success
+For each held-out task: ``reset()`` the agent, play ``eval_episodes`` zero-shot episodes,
+``adapt`` with ``k`` episodes of the task, play ``eval_episodes`` adapted episodes. Success
 is ``info["is_success"]`` at the **last step** of an episode (the banana must still be
 held when time runs out, not merely lifted at some point).
 """
@@ -12,8 +12,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from banana_grasp.agents.adaptation import Agent
-from banana_grasp.envs import Task, task_distribution
+from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.learners.registry import LearnerSpec, load_agent
+from banana_grasp.agents.protocol.agent import Agent
+from banana_grasp.agents.protocol.presets import EvalProtocol
+from banana_grasp.envs import Task
 
 PHASES = ("train", "zero-shot", "adapted")
 
@@ -33,18 +36,10 @@ class Outcome:
         return asdict(self)
 
 
-def sample_tasks(n: int, seed: int, variation: str = "both", split: str = "heldout",
-                 position_layout: str = "interleaved") -> list[Task]:  # fmt: skip
-    """``n`` tasks drawn with their own generator: the same list for every learner and seed."""
-    distribution = task_distribution(variation, split, position_layout)
-    rng = np.random.default_rng(seed)
-    return [distribution.sample(rng) for _ in range(n)]
-
-
 _SEED_TAGS = (*PHASES, "adaptation")
 
 
-def _episode_seed(seed: int, task: int, episode: int, tag: str) -> int:
+def episode_seed(seed: int, task: int, episode: int, tag: str) -> int:
     """A seed of its own for each (training seed, task, episode, phase or adaptation)."""
     return int(np.random.SeedSequence([seed, task, episode, _SEED_TAGS.index(tag)]).generate_state(1)[0])
 
@@ -59,9 +54,9 @@ def evaluate_heldout(agent: Agent, tasks: list[Task], k: int, episodes: int, see
         phases = ("zero-shot", "adapted") if k > 0 else ("zero-shot",)
         for phase in phases:
             if phase == "adapted":
-                agent.adapt(task, k, _episode_seed(seed, t, 0, "adaptation"))
+                agent.adapt(task, k, episode_seed(seed, t, 0, "adaptation"))
             for e in range(episodes):
-                success, _ = agent.rollout(task, _episode_seed(seed, t, e, phase))
+                success, _ = agent.rollout(task, episode_seed(seed, t, e, phase))
                 outcomes.append(Outcome(agent.name, seed, phase, t, e, success))
     agent.reset()
     return outcomes
@@ -71,9 +66,21 @@ def evaluate_train(agent: Agent, tasks: list[Task], seed: int) -> list[Outcome]:
     """Zero-shot success on tasks of the learner's own training variation (one episode each)."""
     agent.reset()
     return [
-        Outcome(agent.name, seed, "train", t, 0, agent.rollout(task, _episode_seed(seed, t, 0, "train"))[0])
+        Outcome(agent.name, seed, "train", t, 0, agent.rollout(task, episode_seed(seed, t, 0, "train"))[0])
         for t, task in enumerate(tasks)
     ]
+
+
+def evaluate_one(spec: LearnerSpec, files: LearnerFiles | None, protocol: EvalProtocol, seed: int) -> list[Outcome]:
+    """All outcomes of one (learner, seed): its own variation (trained learners), then the
+    protocol's evaluation tasks. ``files``: where the learner was saved (None if untrained)."""
+    outcomes: list[Outcome] = []
+    if spec.trained:
+        own = load_agent(spec, files, protocol.own_variation(spec))
+        outcomes += evaluate_train(own, protocol.own_tasks(spec), seed)
+    agent = load_agent(spec, files, protocol.evaluated_on)
+    outcomes += evaluate_heldout(agent, protocol.evaluation_tasks(), protocol.k, protocol.eval_episodes, seed)
+    return outcomes
 
 
 def success_matrix(outcomes: list[Outcome], learner: str, phase: str, seeds: list[int], n_tasks: int) -> np.ndarray:

@@ -1,0 +1,154 @@
+"""Learning curves, checkpoints, resume and the record that a saved learner must match.
+
+A learner's folder is reused only for the same learner with the same hyperparameters:
+``meta.json`` and each checkpoint's ``state.json`` record them (:func:`training_config`),
+and :func:`check_reusable` refuses a folder saved with others before any training.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+
+from banana_grasp.agents.common.curves import append_curve, last_success, last_wall_seconds, read_curve
+from banana_grasp.agents.common.files import read_json, versions, write_json_atomic
+from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.learners import storage
+from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
+
+CHECKPOINT_EVERY = 20_000  # env steps between checkpoints, unless told otherwise
+
+
+class CurveAndCheckpoint(BaseCallback):
+    """After each rollout: one row of ``curve.csv``; every ``checkpoint_every`` steps: a checkpoint.
+
+    One callback may serve several ``learn()`` calls (Reptile: one per meta-iteration), so
+    the wall clock and the checkpoint counter start once, when the callback is made (after
+    the curve is truncated to the checkpoint a run resumes from). ``checkpoint_every=None``:
+    no checkpoints here (Reptile saves its own, between meta-iterations).
+    """
+
+    def __init__(
+        self,
+        files: LearnerFiles,
+        checkpoint_every: int | None,
+        on_rollout: Callable[[int], None] | None = None,
+        config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.files, self.checkpoint_every, self.on_rollout = files, checkpoint_every, on_rollout
+        self.config = config  # written into each checkpoint, checked on resume
+        self._successes: list[bool] = []
+        self._last_checkpoint: int | None = None
+        self._started = time.perf_counter()
+        self._wall_before = last_wall_seconds(files.curve)
+
+    def _on_training_start(self) -> None:
+        if self._last_checkpoint is None:
+            self._last_checkpoint = self.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        # Here the previous rollout's update is done: a checkpoint holds exactly the
+        # training of its step count, so a resumed run loses nothing.
+        every = self.checkpoint_every
+        if every is not None and self.num_timesteps - self._last_checkpoint >= every:
+            save_checkpoint(self.files, self.model, self.config)
+            self._last_checkpoint = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        for done, info in zip(self.locals["dones"], self.locals["infos"]):
+            if done and "is_success" in info:
+                self._successes.append(bool(info["is_success"]))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        rate = float(np.mean(self._successes)) if self._successes else float("nan")
+        wall = self._wall_before + time.perf_counter() - self._started
+        append_curve(self.files.curve, (self.num_timesteps, rate, len(self._successes), round(wall, 2)))
+        self._successes = []
+        if self.on_rollout is not None:
+            self.on_rollout(self.num_timesteps)
+
+
+def save_checkpoint(files: LearnerFiles, model: BaseAlgorithm, config: dict | None = None) -> None:
+    storage.save_model(files.checkpoint, model)
+    write_json_atomic(files.checkpoint.state, {"steps": int(model.num_timesteps), **(config or {})})
+
+
+def checkpoint_steps(files: LearnerFiles) -> int:
+    """Env steps of the last checkpoint of an unfinished training (0 if there is none)."""
+    state = files.checkpoint.state
+    return int(read_json(state)["steps"]) if state.is_file() else 0
+
+
+def training_config(learner: LearnerSpec, algo_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a saved learner must share with a run that reuses or resumes it."""
+    return {
+        "learner": learner.name,
+        "hyperparameters": hyperparameters(learner.hyperparameters),
+        "algo_overrides": algo_overrides or {},
+    }
+
+
+def check_reusable(files: LearnerFiles, learner: LearnerSpec, config: dict) -> None:
+    """Refuse to reuse or resume a learner saved with another learner, other
+    hyperparameters or other overrides: it would silently stand in for this one."""
+    for record in (files.meta, files.checkpoint.state):
+        if not record.is_file():
+            continue
+        saved = read_json(record)
+        if saved.get("learner", learner.name) != learner.name:
+            raise ValueError(
+                f"{files.folder} holds learner {saved['learner']!r}, not {learner.name!r}: use another folder"
+            )
+        for key, value in config.items():
+            if key == "learner":
+                continue
+            if key in saved and saved[key] != value:
+                raise ValueError(
+                    f"{record} was trained with {key} {saved[key]}, but {learner.name!r} now has {value}: "
+                    "use another folder, or delete this one to retrain"
+                )
+
+
+def resume_point(files: LearnerFiles) -> LearnerFiles | None:
+    """Where training continues from: the last checkpoint, else a finished learner (given
+    a larger budget now), else nowhere (a fresh start)."""
+    if files.checkpoint.state.is_file():
+        return files.checkpoint
+    return files if files.is_complete() else None
+
+
+def finish(
+    learner: LearnerSpec,
+    seed: int,
+    model: BaseAlgorithm,
+    files: LearnerFiles,
+    started: float,
+    algo_overrides: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict:
+    """Save the finished learner, write ``meta.json`` (last) and drop the checkpoint."""
+    storage.save_model(files, model)
+    curve = read_curve(files.curve)
+    meta = {
+        **training_config(learner, algo_overrides),  # learner, hyperparameters, algo_overrides
+        "kind": learner.kind,
+        "variation": learner.variation,
+        "greyscale": learner.greyscale,
+        "seed": seed,
+        "steps": int(model.num_timesteps),
+        "final_train_success": last_success(curve),
+        "wall_seconds": curve[-1]["wall_seconds"] if curve else round(time.perf_counter() - started, 2),
+        "versions": versions(),
+        **extra,
+    }
+    write_json_atomic(files.meta, meta)
+    shutil.rmtree(files.checkpoint.folder, ignore_errors=True)
+    return meta

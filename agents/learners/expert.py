@@ -1,0 +1,20 @@
+"""The expert reference: the scripted expert of banana_grasp.envs, from privileged state."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from banana_grasp.agents.learners.envs import EvalEnvs
+from banana_grasp.agents.learners.reference import ReferenceAgent
+from banana_grasp.agents.learners.registry import LearnerSpec
+from banana_grasp.envs import ScriptedExpert
+
+
+class ExpertAgent(ReferenceAgent):
+    def controller(self, env: gym.Env, seed: int):
+        expert = ScriptedExpert()
+        return lambda obs: expert.act(env.unwrapped.state_observation())
+
+
+def load_agent(learner: LearnerSpec, files: None, envs: EvalEnvs) -> ExpertAgent:
+    return ExpertAgent(learner, envs)

@@ -1,0 +1,137 @@
+"""Training one learner for one seed, whatever its kind.
+
+:func:`train` checks the folder (a folder that already holds this learner trained for at
+least ``steps`` is left alone; trained for fewer, training continues from it; a folder that
+holds another learner, or this one with other hyperparameters, is refused) and hands over
+to the kind's own ``train``. :func:`train_sb3` is that ``train`` for the kinds that are one
+stable-baselines3 algorithm (PPO, RL^2's RecurrentPPO).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from banana_grasp.agents.common.curves import truncate_curve
+from banana_grasp.agents.common.files import read_json
+from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.learners import storage
+from banana_grasp.agents.learners.checkpoints import (
+    CHECKPOINT_EVERY,
+    CurveAndCheckpoint,
+    check_reusable,
+    finish,
+    resume_point,
+    training_config,
+)
+from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec, normalized_keys
+from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How one learner is trained, beyond its hyperparameters."""
+
+    trial_episodes: int = 2  # in-context learners: episodes per trial, k + 1
+    position_layout: str = "interleaved"
+    checkpoint_every: int = CHECKPOINT_EVERY
+    progress_bar: bool = False
+    on_rollout: Callable[[int], None] | None = None  # called with the env steps after each rollout
+    algo_overrides: dict[str, Any] = field(default_factory=dict)  # replace keys of the algorithm's settings
+
+    def train_tasks(self, learner: LearnerSpec) -> EnvSpec:
+        return EnvSpec(learner.variation, "train", self.position_layout)
+
+
+def train(learner: LearnerSpec, seed: int, steps: int, folder: Path, settings: TrainSettings | None = None) -> dict:
+    """Train (or resume, or skip) one learner into ``folder``; returns its metadata."""
+    settings = settings or TrainSettings()
+    # Small networks: one thread is faster than several fighting over two cores.
+    torch.set_num_threads(1)
+    files = LearnerFiles(Path(folder))
+    if not learner.trained:
+        raise ValueError(f"learner {learner.name!r} of kind {learner.kind!r} is not trained")
+    check_reusable(files, learner, training_config(learner, settings.algo_overrides))
+    if files.is_complete():
+        meta = read_json(files.meta)
+        if meta.get("steps", 0) >= steps:
+            return meta
+    files.folder.mkdir(parents=True, exist_ok=True)
+    return learner.implementation.train(learner, seed, steps, files, settings)
+
+
+def new_model(
+    learner: LearnerSpec,
+    algo: type[BaseAlgorithm],
+    policy: str,
+    venv: VecEnv,
+    seed: int,
+    tensorboard: Path | None,
+    **overrides: Any,
+) -> BaseAlgorithm:
+    """A fresh model with the learner's hyperparameters, on ``venv`` wrapped in its VecNormalize."""
+    hp = hyperparameters(learner.hyperparameters)
+    normalize = VecNormalize(
+        venv, norm_obs_keys=normalized_keys(venv.observation_space, learner.normalize_all_keys), **hp["normalize"]
+    )
+    return algo(policy, normalize, seed=seed, device="cpu", verbose=0,
+                tensorboard_log=tensorboard and str(tensorboard), **{**hp["algo"], **overrides})  # fmt: skip
+
+
+def start_or_resume(
+    learner: LearnerSpec,
+    algo: type[BaseAlgorithm],
+    policy: str,
+    venv: VecEnv | None,
+    seed: int,
+    files: LearnerFiles,
+    settings: TrainSettings,
+    make_venv: Callable[[], VecEnv] | None = None,
+) -> tuple[BaseAlgorithm, VecNormalize]:
+    """The model to train on and its normalisation: from the last checkpoint or finished
+    learner, else new.
+
+    The curve keeps only the rows up to where training continues. ``venv`` is attached when
+    resuming; a new model is built on ``venv`` or, if that is None, on ``make_venv()``.
+    """
+    resume = resume_point(files)
+    if resume is not None:
+        model, normalize = storage.load_model(resume, algo, venv, tensorboard_log=str(files.tensorboard))
+        truncate_curve(files.curve, model.num_timesteps)
+        return model, normalize
+    truncate_curve(files.curve, 0)
+    venv = venv if venv is not None else make_venv()
+    model = new_model(learner, algo, policy, venv, seed, files.tensorboard, **settings.algo_overrides)
+    return model, model.get_vec_normalize_env()
+
+
+def train_sb3(
+    learner: LearnerSpec,
+    seed: int,
+    steps: int,
+    files: LearnerFiles,
+    settings: TrainSettings,
+    algo: type[BaseAlgorithm],
+    policy: str,
+    **extra_meta: Any,
+) -> dict:
+    """Train one stable-baselines3 algorithm on the learner's training tasks, with checkpoints."""
+    started = time.perf_counter()
+    hp = hyperparameters(learner.hyperparameters)
+    factory = env_factory(learner, settings.train_tasks(learner), trial_episodes=settings.trial_episodes)
+    venv = make_vec(factory, hp["n_envs"], seed)
+    model, _ = start_or_resume(learner, algo, policy, venv, seed, files, settings)
+    config = training_config(learner, settings.algo_overrides)
+    callback = CurveAndCheckpoint(files, settings.checkpoint_every, settings.on_rollout, config)
+    remaining = steps - model.num_timesteps
+    if remaining > 0:
+        model.learn(remaining, callback=callback, reset_num_timesteps=False,
+                    progress_bar=settings.progress_bar, tb_log_name="run")  # fmt: skip
+    return finish(learner, seed, model, files, started, settings.algo_overrides, **extra_meta)

@@ -1,0 +1,1 @@
+"""The evaluation protocol: the Agent interface, presets, evaluation, statistics, summary."""

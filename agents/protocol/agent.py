@@ -1,0 +1,38 @@
+"""One interface for every learner: adapt to a task with k episodes, then act.
+
+An agent is evaluated on a task as: ``reset()`` (back to the trained state),
+``adapt(task, k, seed)`` (spend k episodes of that task), then ``rollout(task, seed)``
+for each evaluation episode. How an agent adapts is its own business: fine-tuning
+(PPO learners, Reptile), memory (RL^2), or nothing (references). Each learner kind
+(``banana_grasp.agents.learners``) provides one; it need not import this Protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from banana_grasp.envs import Task
+
+
+class Agent(Protocol):
+    name: str
+
+    def reset(self) -> None:
+        """Forget any adaptation: back to the trained agent."""
+
+    def adapt(self, task: Task, k: int, seed: int) -> None:
+        """Spend ``k`` episodes on ``task`` (k = 0: zero-shot, nothing happens)."""
+
+    def rollout(self, task: Task, seed: int, render: bool = False) -> tuple[bool, list[np.ndarray]]:
+        """One evaluation episode: (success at its last step, frames if ``render``)."""
+
+
+def adapted_rollout(agent: Agent, task: Task, k: int, seed: int, render: bool = False) -> tuple[bool, list]:
+    """One episode of ``task`` after ``k`` adaptation episodes, the agent reset before and after."""
+    agent.reset()
+    agent.adapt(task, k, seed)
+    result = agent.rollout(task, seed, render=render)
+    agent.reset()
+    return result

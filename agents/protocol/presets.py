@@ -1,0 +1,133 @@
+"""The protocol and the presets as data: ``config/presets/<name>.yaml``.
+
+A preset names the learners and seeds of a comparison, their training budgets, and one
+:class:`EvalProtocol`: which tasks every learner is evaluated on and with what budgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from banana_grasp.agents.common.config import config_names, read_config
+from banana_grasp.agents.learners.envs import EnvSpec
+from banana_grasp.agents.learners.registry import LearnerSpec, learner
+from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, VARIATIONS, Task, task_distribution
+
+
+@dataclass(frozen=True)
+class EvalProtocol:
+    """What every learner is evaluated on, with the same budgets for all.
+
+    ``heldout_tasks`` tasks of ``variation``/``split`` (by default the held-out combined
+    variation): ``eval_episodes`` episodes zero-shot, then ``k`` adaptation episodes, then
+    ``eval_episodes`` episodes again; and ``train_tasks`` tasks of each trained learner's own
+    training variation, one episode each. ``task_seed`` draws the task lists, the same for
+    every learner and seed.
+    """
+
+    k: int = 1
+    eval_episodes: int = 2
+    heldout_tasks: int = 12
+    train_tasks: int = 10
+    variation: str = "both"
+    split: str = "heldout"
+    position_layout: str = "interleaved"
+    task_seed: int = 12345
+
+    def __post_init__(self) -> None:
+        for label, value, allowed in (
+            ("variation", self.variation, VARIATIONS),
+            ("split", self.split, SPLITS),
+            ("position_layout", self.position_layout, POSITION_LAYOUTS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"protocol: unknown {label} {value!r}; allowed: {', '.join(allowed)}")
+        for label, value, least in (("k", self.k, 0), ("eval_episodes", self.eval_episodes, 1),
+                                    ("heldout_tasks", self.heldout_tasks, 1), ("train_tasks", self.train_tasks, 1)):  # fmt: skip
+            if not isinstance(value, int) or value < least:
+                raise ValueError(f"protocol: {label} must be an integer >= {least}; got {value!r}")
+
+    @property
+    def evaluated_on(self) -> EnvSpec:
+        return EnvSpec(self.variation, self.split, self.position_layout)
+
+    def own_variation(self, spec: LearnerSpec) -> EnvSpec:
+        return EnvSpec(spec.variation, "train", self.position_layout)
+
+    @property
+    def heldout_combined(self) -> bool:
+        return (self.variation, self.split) == ("both", "heldout")
+
+    @property
+    def tasks_label(self) -> str:
+        """How tables name the evaluation tasks."""
+        return "held-out" if self.heldout_combined else f"{self.variation}/{self.split}"
+
+    @property
+    def gain_phase(self) -> str:
+        """The phase the meta-gain is measured in: after adaptation, or zero-shot when k = 0."""
+        return "adapted" if self.k > 0 else "zero-shot"
+
+    def evaluation_tasks(self) -> list[Task]:
+        return sample_tasks(self.heldout_tasks, self.task_seed, self.evaluated_on)
+
+    def own_tasks(self, spec: LearnerSpec) -> list[Task]:
+        # Their own seed, and the same list for every seed: the statistics pair them by task.
+        return sample_tasks(self.train_tasks, self.task_seed + 1, self.own_variation(spec))
+
+
+def sample_tasks(n: int, seed: int, tasks: EnvSpec) -> list[Task]:
+    """``n`` tasks drawn with their own generator: the same list for every learner and seed."""
+    distribution = task_distribution(tasks.variation, tasks.split, tasks.position_layout)
+    rng = np.random.default_rng(seed)
+    return [distribution.sample(rng) for _ in range(n)]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One comparison run: learners, seeds, training budgets and the protocol."""
+
+    name: str
+    seeds: tuple[int, ...]
+    learners: tuple[str, ...]
+    train_steps: dict[str, int]  # learner kind -> env steps
+    protocol: EvalProtocol
+    video_tasks: int = 3  # held-out tasks filmed, every learner side by side
+    algo_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> algorithm settings
+
+    def steps_for(self, spec: LearnerSpec) -> int:
+        if spec.kind not in self.train_steps:
+            raise ValueError(f"preset {self.name!r} has no train_steps for kind {spec.kind!r}")
+        return int(self.train_steps[spec.kind])
+
+    def specs(self) -> list[LearnerSpec]:
+        return [learner(name) for name in self.learners]
+
+
+def preset_names() -> list[str]:
+    return config_names("presets")
+
+
+def preset(name: str) -> Preset:
+    names = preset_names()
+    if name not in names:
+        raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(names)}")
+    values = dict(read_config(f"presets/{name}.yaml"))
+    allowed = {f.name for f in fields(Preset)} - {"name"}
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"preset {name!r}: unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    protocol = values.pop("protocol", {})
+    protocol_keys = {f.name for f in fields(EvalProtocol)}
+    if set(protocol) - protocol_keys:
+        raise ValueError(f"preset {name!r}: unknown protocol keys {sorted(set(protocol) - protocol_keys)}; "
+                         f"allowed: {', '.join(sorted(protocol_keys))}")  # fmt: skip
+    result = Preset(name=name, protocol=EvalProtocol(**protocol), **{**values, "seeds": tuple(values["seeds"]),
+                    "learners": tuple(values["learners"])})  # fmt: skip
+    for spec in result.specs():  # every learner exists, and every trained one has a budget
+        if spec.trained:
+            result.steps_for(spec)
+    return result

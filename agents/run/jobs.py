@@ -1,0 +1,107 @@
+"""The jobs of a comparison, as data: each can run in any process, and leaves files behind
+(a learner's ``meta.json``, an evaluation's ``outcomes/*.json``, a video), so a run started
+again skips what is done."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from banana_grasp.agents.common.files import read_json, write_json_atomic
+from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
+from banana_grasp.agents.learners import storage
+from banana_grasp.agents.learners.checkpoints import check_reusable, checkpoint_steps, training_config
+from banana_grasp.agents.learners.registry import learner
+from banana_grasp.agents.learners.training import TrainSettings, train
+from banana_grasp.agents.protocol.evaluation import evaluate_one
+from banana_grasp.agents.protocol.presets import EvalProtocol, Preset
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    learner: str
+    seed: int
+    steps: int
+    folder: str
+    trial_episodes: int
+    position_layout: str
+    algo_overrides: dict
+
+    @property
+    def label(self) -> str:
+        return f"train {self.learner} seed {self.seed}"
+
+    @property
+    def files(self) -> LearnerFiles:
+        return LearnerFiles(Path(self.folder))
+
+    def done_steps(self) -> int:
+        """Env steps already trained (a finished learner, else the last checkpoint), at most the budget."""
+        if storage.trained_steps(self.files) >= self.steps:
+            return self.steps
+        return min(checkpoint_steps(self.files), self.steps)
+
+    def is_done(self) -> bool:
+        return storage.trained_steps(self.files) >= self.steps
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    learner: str
+    seed: int
+    run: str
+    protocol: EvalProtocol
+
+    @property
+    def path(self) -> Path:
+        return RunLayout(Path(self.run)).outcomes(self.learner, self.seed)
+
+    @property
+    def label(self) -> str:
+        return f"evaluate {self.learner} seed {self.seed}"
+
+    def is_done(self) -> bool:
+        return self.path.is_file()
+
+
+def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
+    return [
+        TrainJob(spec.name, seed, preset.steps_for(spec), str(run.learner(spec.name, seed).folder),
+                 preset.protocol.k + 1, preset.protocol.position_layout, preset.algo_overrides.get(spec.kind, {}))  # fmt: skip
+        for spec in preset.specs()
+        if spec.trained
+        for seed in preset.seeds
+    ]
+
+
+def eval_jobs(preset: Preset, run: RunLayout) -> list[EvalJob]:
+    return [EvalJob(name, seed, str(run.root), preset.protocol) for name in preset.learners for seed in preset.seeds]
+
+
+def check_saved_learners(jobs: list[TrainJob]) -> None:
+    """Before any training: every learner already saved in the run folder must have been
+    trained with today's hyperparameters (else it would be reused as if it had)."""
+    for job in jobs:
+        spec = learner(job.learner)
+        check_reusable(job.files, spec, training_config(spec, job.algo_overrides))
+
+
+def run_train_job(job: TrainJob, progress_queue: Any = None) -> dict:
+    report = None
+    if progress_queue is not None:
+        report = lambda steps: progress_queue.put((job.label, steps))  # noqa: E731
+    settings = TrainSettings(trial_episodes=job.trial_episodes, position_layout=job.position_layout,
+                             on_rollout=report, algo_overrides=job.algo_overrides)  # fmt: skip
+    return train(learner(job.learner), job.seed, job.steps, Path(job.folder), settings)
+
+
+def run_eval_job(job: EvalJob) -> list[dict]:
+    """Evaluate one (learner, seed) under the job's protocol and save its outcomes."""
+    if job.is_done():
+        return read_json(job.path)["outcomes"]
+    spec = learner(job.learner)
+    files = RunLayout(Path(job.run)).learner(spec.name, job.seed) if spec.trained else None
+    rows = [o.as_row() for o in evaluate_one(spec, files, job.protocol, job.seed)]
+    write_json_atomic(job.path, {"job": asdict(job), "outcomes": rows})
+    return rows
