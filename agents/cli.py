@@ -15,7 +15,7 @@ from pathlib import Path
 from banana_grasp.agents.common.layout import RunLayout
 from banana_grasp.agents.learners.registry import learner, learners
 from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, preset, preset_names
-from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, VARIATIONS, Task
+from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, VARIATIONS
 
 PROTOCOL_FLAGS = {  # protocol field -> help
     "k": "adaptation episodes per task (0 = zero-shot only)",
@@ -110,7 +110,9 @@ def _add_protocol_flags(p: argparse.ArgumentParser, names: tuple[str, ...]) -> N
     for name in names:
         flag = "--" + name.replace("_", "-")
         kind = str if name in CHOICES else int
-        p.add_argument(flag, type=kind, choices=CHOICES.get(name), help=PROTOCOL_FLAGS[name] + " (default: the preset's)")
+        p.add_argument(
+            flag, type=kind, choices=CHOICES.get(name), help=PROTOCOL_FLAGS[name] + " (default: the preset's)"
+        )
 
 
 def parser() -> argparse.ArgumentParser:

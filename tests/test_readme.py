@@ -1,6 +1,7 @@
 """Every code example of the README runs, so the docs cannot drift from the code.
 
-Python blocks are executed as they are. Shell blocks: `make` targets are the set-up
+Python blocks are executed as they are; a block that starts with ``# <path>`` must also be
+that file of the repository, verbatim. Shell blocks: `make` targets are the set-up
 commands themselves (CI runs `make test`); `banana-grasp` commands are parsed by the real
 command-line parser (every flag and choice must exist), and the cheap ones (rendering the
 expert) are run; `python scripts/...` commands must name a script whose --help works, and the scripts that
@@ -41,6 +42,20 @@ def test_readme_has_examples() -> None:
 def test_python_example_runs(code: str, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})  # noqa: S102 (the README's own examples)
+
+
+QUOTED = [code for code in PYTHON if re.match(r"# (\S+\.py)\n", code)]
+
+
+@pytest.mark.parametrize("code", QUOTED, ids=[code.split()[1] for code in QUOTED])
+def test_quoted_source_file_is_the_file_itself(code: str) -> None:
+    """A Python block that starts with ``# <path>`` shows that whole file of the repository."""
+    path, body = code.split("\n", 1)
+    assert (ROOT / path[2:]).read_text().strip() == body.strip(), f"README's copy of {path[2:]} is out of date"
+
+
+def test_readme_shows_a_learner_kind_file() -> None:
+    assert QUOTED, "the README's 'Adding a learner' section quotes a kind's module"
 
 
 @pytest.mark.parametrize("line", SHELL)

@@ -43,7 +43,7 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     n_envs, inner_updates, epsilon = hp["n_envs"], hp["inner_updates"], hp["meta_step_size"]
     started = time.perf_counter()
     tasks = task_distribution(learner.variation, "train", settings.position_layout)
-    first = lambda: make_vec(env_factory(learner, settings.train_tasks(learner)), n_envs, seed)  # noqa: E731
+    first = lambda: make_vec(env_factory(learner, settings.train_tasks(learner)), n_envs, seed)
     model, shared = start_or_resume(learner, PPO, POLICY, None, seed, files, settings, make_venv=first)
     inner_steps = inner_updates * model.n_steps * n_envs
     # The meta-iteration index seeds its task draw, so a resumed run continues the sequence.

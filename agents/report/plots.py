@@ -13,6 +13,7 @@ import numpy as np
 from banana_grasp.agents.common.curves import read_curve
 from banana_grasp.agents.common.layout import RunLayout
 
+
 def _save_figure(figure, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.png")
     figure.savefig(tmp, dpi=110, bbox_inches="tight")

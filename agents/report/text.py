@@ -32,8 +32,12 @@ def finding(summary: dict, k: int, tasks: str = "held-out") -> str:
     top = max(row["heldout_success_adapted"]["mean"] for row in learned.values())
     best = [name for name, row in learned.items() if row["heldout_success_adapted"]["mean"] == top]
     if top == 0.0:
-        parts = [f"No learner lifted a banana on the {tasks} tasks: at these budgets nothing has learned yet "
-                 "(see the learning curves), so the gains below compare zeros."]  # fmt: skip
+        parts = [
+            (
+                f"No learner lifted a banana on the {tasks} tasks: at these budgets nothing has learned yet "
+                "(see the learning curves), so the gains below compare zeros."
+            )
+        ]
     elif len(best) == 1:
         parts = [f"On the {tasks} tasks the best learner after k={k} was {best[0]} ({top:.2f})."]
     else:

@@ -48,7 +48,9 @@ def prepare_run(run: RunLayout, chosen: Preset) -> None:
         )
     # Compare as JSON: run.json holds lists where the preset holds tuples.
     if existing.get("config") != json.loads(json.dumps(record["config"])):
-        raise ValueError(f"{run.root} was made with a different {chosen.name!r} preset file; choose another --out folder")
+        raise ValueError(
+            f"{run.root} was made with a different {chosen.name!r} preset file; choose another --out folder"
+        )
 
 
 def compare(preset_name: str, out: Path, workers: int | None = None, progress: bool = True) -> Path:

@@ -66,13 +66,16 @@ class EvalJob:
 
 
 def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
-    return [
-        TrainJob(spec.name, seed, preset.steps_for(spec), str(run.learner(spec.name, seed).folder),
-                 preset.protocol.k + 1, preset.protocol.position_layout, preset.algo_overrides.get(spec.kind, {}))  # fmt: skip
-        for spec in preset.specs()
-        if spec.trained
-        for seed in preset.seeds
-    ]
+    protocol, jobs = preset.protocol, []
+    for spec in preset.specs():
+        if not spec.trained:
+            continue
+        overrides = preset.algo_overrides.get(spec.kind, {})
+        for seed in preset.seeds:
+            folder = str(run.learner(spec.name, seed).folder)
+            jobs.append(TrainJob(spec.name, seed, preset.steps_for(spec), folder, protocol.k + 1,
+                                 protocol.position_layout, overrides))  # fmt: skip
+    return jobs
 
 
 def eval_jobs(preset: Preset, run: RunLayout) -> list[EvalJob]:
@@ -90,7 +93,7 @@ def check_saved_learners(jobs: list[TrainJob]) -> None:
 def run_train_job(job: TrainJob, progress_queue: Any = None) -> dict:
     report = None
     if progress_queue is not None:
-        report = lambda steps: progress_queue.put((job.label, steps))  # noqa: E731
+        report = lambda steps: progress_queue.put((job.label, steps))
     settings = TrainSettings(trial_episodes=job.trial_episodes, position_layout=job.position_layout,
                              on_rollout=report, algo_overrides=job.algo_overrides)  # fmt: skip
     return train(learner(job.learner), job.seed, job.steps, Path(job.folder), settings)

@@ -72,4 +72,3 @@ def write_videos(run: RunLayout, preset: Preset, progress: bool = True) -> list[
             clips.append(label(frames, agent.name, success))
         write_mp4(path, grid(clips, columns=min(4, len(clips))), fps=FPS)
     return paths
-
