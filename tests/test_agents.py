@@ -11,36 +11,37 @@ import itertools
 import shutil
 import time
 import zipfile
+from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
+from sb3_contrib import RecurrentPPO
+from stable_baselines3 import PPO
 
-from banana_grasp.agents import specs, storage
-from banana_grasp.agents.adaptation import (
-    ExpertAgent,
-    PolicyAgent,
-    RandomAgent,
-    RL2Agent,
-    load_agent,
-)
-from banana_grasp.agents.evaluation import (
-    Outcome,
-    evaluate_heldout,
-    evaluate_train,
-    sample_tasks,
-    success_matrix,
-)
-from banana_grasp.agents.specs import LearnerSpec, hyperparameters
-from banana_grasp.agents.training import read_curve, train
-from banana_grasp.agents.vec import RAW_KEYS, Trial, env_factory
-from banana_grasp.envs import MAX_EPISODE_STEPS, task_distribution
+from banana_grasp.agents.common.curves import read_curve
+from banana_grasp.agents.common.files import read_json, write_json_atomic
+from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.learners import registry, storage
+from banana_grasp.agents.learners.envs import RAW_KEYS, EnvSpec, env_factory
+from banana_grasp.agents.learners.expert import ExpertAgent
+from banana_grasp.agents.learners.ppo import PolicyAgent
+from banana_grasp.agents.learners.random_policy import RandomAgent
+from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters, load_agent
+from banana_grasp.agents.learners.rl2 import RL2Agent
+from banana_grasp.agents.learners.training import TrainSettings, train
+from banana_grasp.agents.protocol import presets
+from banana_grasp.agents.protocol.evaluation import Outcome, evaluate_heldout, evaluate_train, success_matrix
+from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, sample_tasks
+from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Trial, task_distribution
 
 PPO_TINY = {"n_steps": 32, "batch_size": 64, "n_epochs": 1}  # 8 envs: 256 steps per rollout
 RL2_TINY = {"n_steps": 100, "batch_size": 400, "n_epochs": 1}  # 8 envs: 800 steps per rollout
 N_ENVS = 8
 RENDER_SIZE = 256  # the env's default render_size
+HELDOUT = EnvSpec("both", "heldout", "interleaved")  # the held-out combined variation
 
 # learner -> (budget, overrides). PPO's budget is not a whole number of rollouts, so the
 # saved step count must round up past it; Reptile gets two meta-iterations (2 x 2 x 256).
@@ -50,15 +51,24 @@ BUDGETS = {
     "rl2": (800, RL2_TINY),
     "reptile": (1024, PPO_TINY),
 }
-SAVED_FILES = ("model.zip", "vecnormalize.pkl", "meta.json", "curve.csv")
+ALGORITHMS = {"ppo": PPO, "reptile": PPO, "rl2": RecurrentPPO}  # what each kind saves
+VERSIONED = ("banana-grasp", "mujoco", "gymnasium", "stable-baselines3", "sb3-contrib", "torch", "numpy")
 
 
 class Interrupt(Exception):
     """Raised from on_rollout to simulate a run killed after a checkpoint."""
 
 
+def _settings(overrides: dict, **kwargs) -> TrainSettings:
+    return TrainSettings(algo_overrides=overrides, **kwargs)
+
+
+def _saved_paths(files: LearnerFiles) -> tuple[Path, ...]:
+    return (files.model, files.normalize, files.meta, files.curve)
+
+
 def _mtimes(folder: Path) -> dict[str, int]:
-    return {name: (folder / name).stat().st_mtime_ns for name in SAVED_FILES}
+    return {path.name: path.stat().st_mtime_ns for path in _saved_paths(LearnerFiles(folder))}
 
 
 def _weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -69,6 +79,11 @@ def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> boo
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _yaml(name: str) -> dict:
+    """A config file as written, read here without the registry."""
+    return yaml.safe_load((resources.files("banana_grasp.agents") / "config" / name).read_text())
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> dict[str, tuple[Path, dict, float]]:
     """Each learner kind trained once at a tiny budget: name -> (folder, meta, seconds)."""
@@ -77,14 +92,14 @@ def trained(tmp_path_factory) -> dict[str, tuple[Path, dict, float]]:
     for name, (budget, overrides) in BUDGETS.items():
         folder = root / name
         started = time.perf_counter()
-        meta = train(specs.learner(name), 3, budget, folder, algo_overrides=overrides)
+        meta = train(registry.learner(name), 3, budget, folder, _settings(overrides))
         out[name] = (folder, meta, time.perf_counter() - started)
     return out
 
 
 @pytest.fixture(scope="module")
 def heldout_tasks() -> list:
-    return sample_tasks(2, 12345)
+    return sample_tasks(2, 12345, HELDOUT)
 
 
 # ----------------------------------------------------------------- training
@@ -92,25 +107,45 @@ def heldout_tasks() -> list:
 
 @pytest.mark.parametrize("name", list(BUDGETS))
 def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) -> None:
-    folder, meta, seconds = trained[name]
+    folder, _, seconds = trained[name]
     budget, overrides = BUDGETS[name]
-    spec = specs.learner(name)
-    for file in SAVED_FILES:
-        assert (folder / file).is_file(), f"{file} missing from {folder}"
-    assert storage.is_complete(folder)
-    assert not (folder / "checkpoint").exists(), "checkpoint/ must be removed once training finishes"
+    spec, files = registry.learner(name), LearnerFiles(folder)
+    for path in _saved_paths(files):
+        assert path.is_file(), f"{path.name} missing from {folder}"
+    assert files.is_complete()
+    assert not files.checkpoint.folder.exists(), "checkpoint/ must be removed once training finishes"
 
-    saved = storage.read_json(folder / storage.META)
-    assert saved == meta
-    assert saved["learner"] == name and saved["kind"] == spec.kind and saved["seed"] == 3
+    # meta.json against what is known without the trainer: the call's arguments, learners.yaml,
+    # hyperparams.yaml and the installed packages.
+    saved = read_json(files.meta)
+    declared = _yaml("learners.yaml")[name]
+    assert saved["learner"] == name and saved["seed"] == 3
+    assert saved["kind"] == declared["kind"] and saved["variation"] == declared["variation"]
+    assert saved["greyscale"] is declared.get("greyscale", False)
     assert saved["steps"] >= budget
-    assert saved["greyscale"] is spec.greyscale
-    for package in ("banana-grasp", "mujoco", "gymnasium", "stable-baselines3", "torch", "numpy"):
-        assert saved["versions"].get(package) not in (None, "", "not installed"), package
     if name == "position-specialist":  # 300 steps is not a whole number of 256-step rollouts
         assert saved["steps"] == 512
+    hp = _yaml("hyperparams.yaml")[declared["hyperparameters"]]
+    # VecNormalize discounts returns with the algorithm's gamma (hyperparams.yaml's header).
+    assert saved["hyperparameters"] == {**hp, "normalize": {**hp["normalize"], "gamma": hp["algo"]["gamma"]}}
+    assert saved["algo_overrides"] == overrides
+    assert saved["versions"] == {package: metadata.version(package) for package in VERSIONED}
+    if name == "rl2":
+        assert saved["trial_episodes"] == 2  # k + 1, k = 1 by default
+    final = saved["final_train_success"]
+    assert final is None or 0.0 <= final <= 1.0
+    # The saved model and normalisation were built with those settings, the overrides on top.
+    model, normalize = storage.load_model(files, ALGORITHMS[spec.kind])
+    assert isinstance(model, ALGORITHMS[spec.kind]) and model.num_timesteps == saved["steps"]
+    algo = {**hp["algo"], **overrides}
+    for key in ("n_steps", "batch_size", "n_epochs", "gamma", "ent_coef", "learning_rate"):
+        assert getattr(model, key) == algo[key], key
+    assert model.policy_kwargs == algo["policy_kwargs"]
+    assert (normalize.epsilon, normalize.clip_obs, normalize.gamma) == (
+        hp["normalize"]["epsilon"], hp["normalize"]["clip_obs"], hp["algo"]["gamma"],
+    )  # fmt: skip
 
-    curve = read_curve(folder)
+    curve = read_curve(files.curve)
     assert curve, "curve.csv has no rows"
     steps = [row["steps"] for row in curve]
     assert steps == sorted(set(steps)) and steps[-1] == saved["steps"]
@@ -120,25 +155,27 @@ def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) 
     walls = [row["wall_seconds"] for row in curve]
     assert walls == sorted(walls)
     assert walls[-1] <= seconds + 0.05, f"curve claims {walls[-1]} s, training took {seconds:.2f} s"
+    assert saved["wall_seconds"] == walls[-1]
     if name == "reptile":
         assert saved["meta_iterations"] == budget // (2 * rollout)
 
-    # A second call with the same (or a smaller) budget loads nothing and trains nothing.
+    # A second call with the same (or a smaller) budget loads nothing, trains nothing and
+    # returns the saved metadata.
     before = _mtimes(folder)
 
     def no_training(steps: int) -> None:
         raise AssertionError("train() trained again a learner that was complete")
 
-    again = train(spec, 3, budget, folder, algo_overrides=overrides, on_rollout=no_training)
-    assert again == meta
-    again = train(spec, 3, budget // 2, folder, algo_overrides=overrides, on_rollout=no_training)
-    assert again == meta
+    again = train(spec, 3, budget, folder, _settings(overrides, on_rollout=no_training))
+    assert again == saved
+    again = train(spec, 3, budget // 2, folder, _settings(overrides, on_rollout=no_training))
+    assert again == saved
     assert _mtimes(folder) == before
 
 
 def test_untrained_kinds_cannot_be_trained(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="random"):
-        train(specs.learner("random"), 0, 100, tmp_path / "random")
+        train(registry.learner("random"), 0, 100, tmp_path / "random")
     assert not (tmp_path / "random").exists()
 
 
@@ -156,7 +193,8 @@ def test_untrained_kinds_cannot_be_trained(tmp_path: Path) -> None:
 def test_interrupted_training_resumes_from_its_checkpoint(
     tmp_path: Path, name: str, budget: int, interrupt_after: int, checkpoint_steps: int
 ) -> None:
-    spec, folder = specs.learner(name), tmp_path / name
+    spec, folder = registry.learner(name), tmp_path / name
+    files = LearnerFiles(folder)
     seen: list[int] = []
 
     def interrupt(steps: int) -> None:
@@ -165,23 +203,24 @@ def test_interrupted_training_resumes_from_its_checkpoint(
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train(spec, 0, budget, folder, checkpoint_every=1, on_rollout=interrupt, algo_overrides=PPO_TINY)
-    state = folder / "checkpoint" / "state.json"
+        train(spec, 0, budget, folder, _settings(PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
+    state = files.checkpoint.state
+    assert state == folder / "checkpoint" / "state.json"
     assert state.is_file()
-    assert storage.read_json(state)["steps"] == checkpoint_steps
+    assert read_json(state)["steps"] == checkpoint_steps
     assert not (folder / "meta.json").exists()
-    assert not storage.is_complete(folder)
+    assert not files.is_complete()
 
     resumed: list[int] = []
-    meta = train(spec, 0, budget, folder, checkpoint_every=1, on_rollout=resumed.append, algo_overrides=PPO_TINY)
+    meta = train(spec, 0, budget, folder, _settings(PPO_TINY, checkpoint_every=1, on_rollout=resumed.append))
     assert resumed[0] == checkpoint_steps + N_ENVS * PPO_TINY["n_steps"], "did not resume from the checkpoint"
     assert meta["steps"] >= budget
-    assert storage.read_json(folder / "meta.json")["steps"] == meta["steps"]
+    assert read_json(folder / "meta.json")["steps"] == meta["steps"]
     assert not (folder / "checkpoint").exists()
-    steps = [row["steps"] for row in read_curve(folder)]
+    steps = [row["steps"] for row in read_curve(files.curve)]
     assert all(a < b for a, b in itertools.pairwise(steps)), f"curve steps not strictly increasing: {steps}"
     assert steps == list(range(256, meta["steps"] + 1, 256))
-    walls = [row["wall_seconds"] for row in read_curve(folder)]
+    walls = [row["wall_seconds"] for row in read_curve(files.curve)]
     assert walls == sorted(walls)
 
 
@@ -191,7 +230,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(
 @pytest.mark.parametrize("name", ["position-specialist", "position-specialist-grey"])
 def test_vecnormalize_leaves_raw_keys_alone(trained, heldout_tasks, name: str) -> None:
     folder = trained[name][0]
-    agent = load_agent(specs.learner(name), folder)
+    agent = load_agent(registry.learner(name), LearnerFiles(folder), HELDOUT)
     normalize = agent.normalize
     keys = set(normalize.observation_space.spaces)
     raw_present = keys & set(RAW_KEYS)
@@ -199,7 +238,7 @@ def test_vecnormalize_leaves_raw_keys_alone(trained, heldout_tasks, name: str) -
     assert colour_key in raw_present
     assert set(normalize.norm_obs_keys) == keys - set(RAW_KEYS)
 
-    env = env_factory(specs.learner(name), "both", "heldout", task=heldout_tasks[0])()
+    env = env_factory(registry.learner(name), HELDOUT, task=heldout_tasks[0])()
     obs, _ = env.reset(seed=0)
     env.close()
     normed = normalize.normalize_obs(obs)
@@ -212,11 +251,11 @@ def test_vecnormalize_leaves_raw_keys_alone(trained, heldout_tasks, name: str) -
 def test_vecnormalize_floors_the_std_of_each_feature(trained, heldout_tasks, name: str) -> None:
     # Before a policy first lifts, the banana's height barely varies: without a floor on its
     # std, a lift of a few cm reads as a huge (clipped) input. epsilon 1e-4 floors it at 1 cm.
-    spec = specs.learner(name)
-    agent = load_agent(spec, trained[name][0])
+    spec = registry.learner(name)
+    agent = load_agent(spec, LearnerFiles(trained[name][0]), HELDOUT)
     normalize = agent.normalize
     assert normalize.epsilon == hyperparameters(spec.hyperparameters)["normalize"]["epsilon"] == 1e-4
-    env = env_factory(spec, "both", "heldout", task=heldout_tasks[0])()
+    env = env_factory(spec, HELDOUT, task=heldout_tasks[0])()
     obs, _ = env.reset(seed=0)
     env.close()
     rms = normalize.obs_rms["banana_pos"]
@@ -230,11 +269,11 @@ def test_vecnormalize_floors_the_std_of_each_feature(trained, heldout_tasks, nam
 
 
 def test_policy_agent_adapts_by_finetuning_and_resets(trained, heldout_tasks) -> None:
-    folder = trained["position-specialist"][0]
-    agent = load_agent(specs.learner("position-specialist"), folder)
+    files = LearnerFiles(trained["position-specialist"][0])
+    agent = load_agent(registry.learner("position-specialist"), files, HELDOUT)
     assert isinstance(agent, PolicyAgent)
     task = heldout_tasks[0]
-    saved = _weights(storage.load_model(folder, agent.model.__class__)[0].policy)
+    saved = _weights(storage.load_model(files, agent.model.__class__)[0].policy)
     assert _same_weights(_weights(agent.model.policy), saved)
 
     agent.adapt(task, 0, seed=7)
@@ -258,7 +297,7 @@ def test_policy_agent_adapts_by_finetuning_and_resets(trained, heldout_tasks) ->
 
 
 def test_rl2_agent_adapts_in_context(trained, heldout_tasks) -> None:
-    agent = load_agent(specs.learner("rl2"), trained["rl2"][0])
+    agent = load_agent(registry.learner("rl2"), LearnerFiles(trained["rl2"][0]), HELDOUT)
     assert isinstance(agent, RL2Agent)
     task = heldout_tasks[1]
     before = _weights(agent.model.policy)
@@ -284,8 +323,8 @@ def test_rl2_agent_adapts_in_context(trained, heldout_tasks) -> None:
 
 
 def test_reference_agents_honour_the_interface(heldout_tasks) -> None:
-    random_agent = load_agent(specs.learner("random"), None)
-    expert = load_agent(specs.learner("expert"), None)
+    random_agent = load_agent(registry.learner("random"), None, HELDOUT)
+    expert = load_agent(registry.learner("expert"), None, HELDOUT)
     assert isinstance(random_agent, RandomAgent) and isinstance(expert, ExpertAgent)
     for agent in (random_agent, expert):
         agent.reset()
@@ -300,7 +339,7 @@ def test_reference_agents_honour_the_interface(heldout_tasks) -> None:
 
 def test_load_agent_needs_a_folder_for_trained_learners() -> None:
     with pytest.raises(ValueError, match="position-specialist"):
-        load_agent(specs.learner("position-specialist"), None)
+        load_agent(registry.learner("position-specialist"), None, HELDOUT)
 
 
 # --------------------------------------------------------------- evaluation
@@ -329,7 +368,7 @@ class SpyAgent:
 
 
 def test_evaluate_heldout_follows_the_protocol(heldout_tasks) -> None:
-    tasks = sample_tasks(3, 1)
+    tasks = sample_tasks(3, 1, HELDOUT)
     spy = SpyAgent()
     outcomes = evaluate_heldout(spy, tasks, k=2, episodes=2, seed=9)
     assert len(outcomes) == 2 * 2 * 3
@@ -359,7 +398,8 @@ def test_evaluate_heldout_follows_the_protocol(heldout_tasks) -> None:
     assert [(o.phase, o.task, o.episode, o.seed) for o in train_outcomes] == [("train", t, 0, 4) for t in range(3)]
 
     # A real agent: the expert, through the same protocol.
-    expert = ExpertAgent(specs.learner("expert"))
+    expert = load_agent(registry.learner("expert"), None, HELDOUT)
+    assert isinstance(expert, ExpertAgent)
     real = evaluate_heldout(expert, heldout_tasks, k=1, episodes=1, seed=0)
     assert len(real) == 1 * 2 * len(heldout_tasks) and all(o.success for o in real)
 
@@ -390,32 +430,29 @@ def test_success_matrix_shape_and_missing_outcomes() -> None:
 
 
 def test_missing_model_names_the_file(tmp_path: Path) -> None:
-    from stable_baselines3 import PPO
-
     with pytest.raises(FileNotFoundError) as error:
-        storage.load_model(tmp_path, PPO)
+        storage.load_model(LearnerFiles(tmp_path), PPO)
     assert str(tmp_path / "model.zip") in str(error.value)
     with pytest.raises(FileNotFoundError, match="meta.json"):
-        storage.read_json(tmp_path / "meta.json")
+        read_json(tmp_path / "meta.json")
 
 
 def test_corrupt_files_give_value_errors_naming_them(trained, tmp_path: Path) -> None:
-    from stable_baselines3 import PPO
-
     source = trained["position-specialist"][0]
     folder = tmp_path / "learner"
     folder.mkdir()
+    files = LearnerFiles(folder)
     shutil.copy(source / "vecnormalize.pkl", folder / "vecnormalize.pkl")
     model_bytes = (source / "model.zip").read_bytes()
 
     # vecnormalize.pkl present but model.zip missing
     with pytest.raises(FileNotFoundError, match="model.zip"):
-        storage.load_model(folder, PPO)
+        storage.load_model(files, PPO)
 
     def expect_corrupt_model(data: bytes) -> None:
         (folder / "model.zip").write_bytes(data)
         with pytest.raises(ValueError) as error:
-            storage.load_model(folder, PPO)
+            storage.load_model(files, PPO)
         assert str(folder / "model.zip") in str(error.value)
 
     expect_corrupt_model(b"this is not a zip file\x00\x01\x02" * 10)
@@ -428,33 +465,34 @@ def test_corrupt_files_give_value_errors_naming_them(trained, tmp_path: Path) ->
         expect_corrupt_model(model_bytes[:n])
 
     (folder / "model.zip").write_bytes(model_bytes)
-    storage.load_model(folder, PPO)  # intact again: loads
+    storage.load_model(files, PPO)  # intact again: loads
     normalize_bytes = (folder / "vecnormalize.pkl").read_bytes()
     for data in (b"garbage\x00\xff" * 20, normalize_bytes[: len(normalize_bytes) // 2], b""):
         (folder / "vecnormalize.pkl").write_bytes(data)
         with pytest.raises(ValueError) as error:
-            storage.load_model(folder, PPO)
+            storage.load_model(files, PPO)
         assert str(folder / "vecnormalize.pkl") in str(error.value)
 
     bad_json = tmp_path / "meta.json"
     for text in ("{not json", '{"steps": 1'):
         bad_json.write_text(text)
         with pytest.raises(ValueError) as error:
-            storage.read_json(bad_json)
+            read_json(bad_json)
         assert str(bad_json) in str(error.value)
     bad_json.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ValueError, match="meta.json"):
-        storage.read_json(bad_json)
+        read_json(bad_json)
 
 
 def test_corrupt_checkpoint_is_reported_not_silently_retrained(trained, tmp_path: Path) -> None:
     folder = tmp_path / "learner"
-    (folder / "checkpoint").mkdir(parents=True)
-    storage.write_json_atomic(folder / "checkpoint" / "state.json", {"steps": 256})
-    (folder / "checkpoint" / "model.zip").write_bytes(b"garbage")
-    shutil.copy(trained["position-specialist"][0] / "vecnormalize.pkl", folder / "checkpoint" / "vecnormalize.pkl")
+    checkpoint = LearnerFiles(folder).checkpoint
+    checkpoint.folder.mkdir(parents=True)
+    write_json_atomic(checkpoint.state, {"steps": 256})
+    checkpoint.model.write_bytes(b"garbage")
+    shutil.copy(trained["position-specialist"][0] / "vecnormalize.pkl", checkpoint.normalize)
     with pytest.raises(ValueError, match="checkpoint"):
-        train(specs.learner("position-specialist"), 0, 512, folder, algo_overrides=PPO_TINY)
+        train(registry.learner("position-specialist"), 0, 512, folder, _settings(PPO_TINY))
 
 
 # ------------------------------------------------------------ configuration
@@ -462,35 +500,83 @@ def test_corrupt_checkpoint_is_reported_not_silently_retrained(trained, tmp_path
 
 def test_unknown_learner_and_preset_list_the_allowed_names() -> None:
     with pytest.raises(ValueError, match="nope") as error:
-        specs.learner("nope")
+        registry.learner("nope")
     for name in ("position-specialist", "rl2", "reptile", "expert"):
         assert name in str(error.value)
     with pytest.raises(ValueError, match="nope") as error:
-        specs.preset("nope")
+        presets.preset("nope")
     for name in ("tiny", "quick", "full"):
         assert name in str(error.value)
     with pytest.raises(ValueError, match="nope"):
-        specs.hyperparameters("nope")
+        registry.hyperparameters("nope")
+
+
+PRESET_KEYS = {"seeds", "learners", "train_steps", "protocol", "video_tasks", "algo_overrides"}
+PROTOCOL_KEYS = {"k", "eval_episodes", "heldout_tasks", "train_tasks", "variation", "split", "position_layout",
+                 "task_seed"}  # fmt: skip
+
+
+def _allowed(message: str) -> set[str]:
+    """The names after 'allowed: ' in an error message."""
+    assert "allowed: " in message, message
+    return set(message.split("allowed: ", 1)[1].strip().split(", "))
+
+
+def test_unknown_preset_or_protocol_keys_are_refused_naming_the_allowed_keys(monkeypatch) -> None:
+    tiny = _yaml("presets/tiny.yaml")
+    assert set(tiny) <= PRESET_KEYS and set(tiny["protocol"]) <= PROTOCOL_KEYS
+
+    def preset_file(values: dict) -> None:  # a preset 'edited' whose file holds ``values``
+        monkeypatch.setattr(presets, "preset_names", lambda: ["edited"])
+        monkeypatch.setattr(presets, "read_config", lambda name: values)
+
+    preset_file(tiny)
+    assert presets.preset("edited").protocol == EvalProtocol(**tiny["protocol"])  # the file itself loads
+
+    # Keys of the old presets, before the protocol was one value.
+    preset_file({**tiny, "k_episodes": 1})
+    with pytest.raises(ValueError, match=r"preset 'edited': unknown keys \['k_episodes'\]") as error:
+        presets.preset("edited")
+    assert _allowed(str(error.value)) == PRESET_KEYS
+
+    preset_file({**tiny, "protocol": {**tiny["protocol"], "episodes": 2}})
+    with pytest.raises(ValueError, match=r"preset 'edited': unknown protocol keys \['episodes'\]") as error:
+        presets.preset("edited")
+    assert _allowed(str(error.value)) == PROTOCOL_KEYS
+
+    # And values the protocol cannot have name their field.
+    preset_file({**tiny, "protocol": {**tiny["protocol"], "split": "sideways"}})
+    with pytest.raises(ValueError, match="split 'sideways'") as error:
+        presets.preset("edited")
+    assert _allowed(str(error.value)) == {"train", "heldout"}
+    preset_file({**tiny, "protocol": {**tiny["protocol"], "eval_episodes": 0}})
+    with pytest.raises(ValueError, match="eval_episodes must be an integer >= 1"):
+        presets.preset("edited")
 
 
 def test_learner_spec_rejects_unknown_fields() -> None:
     with pytest.raises(ValueError, match="variation") as error:
-        LearnerSpec(name="x", kind="ppo", variation="sideways", role="single-task")
+        LearnerSpec(name="x", kind="ppo", variation="sideways", role="single-task", hyperparameters="ppo")
     assert "color-or-position" in str(error.value) and "sideways" in str(error.value)
     with pytest.raises(ValueError, match="kind"):
-        LearnerSpec(name="x", kind="dqn", variation="color", role="single-task")
+        LearnerSpec(name="x", kind="dqn", variation="color", role="single-task", hyperparameters="ppo")
     with pytest.raises(ValueError, match="role"):
-        LearnerSpec(name="x", kind="ppo", variation="color", role="boss")
-    assert LearnerSpec(name="x", kind="ppo", variation="color", role="single-task").trained
+        LearnerSpec(name="x", kind="ppo", variation="color", role="boss", hyperparameters="ppo")
+    assert LearnerSpec(name="x", kind="ppo", variation="color", role="single-task", hyperparameters="ppo").trained
     assert not LearnerSpec(name="x", kind="expert", variation="both", role="reference").trained
+    with pytest.raises(ValueError, match="name its hyperparameters"):  # a trained kind needs a set
+        LearnerSpec(name="x", kind="ppo", variation="color", role="single-task")
 
 
 def test_presets_load_and_name_their_learners() -> None:
-    for name in specs.preset_names():
-        chosen = specs.preset(name)
-        assert chosen.seeds and chosen.learners and chosen.k_episodes >= 0
+    names = presets.preset_names()
+    assert {"tiny", "quick", "full"} <= set(names)
+    for name in names:
+        chosen = presets.preset(name)
+        assert isinstance(chosen, Preset) and isinstance(chosen.protocol, EvalProtocol)
+        assert chosen.seeds and chosen.learners and chosen.protocol.k >= 0
         for learner_name in chosen.learners:
-            spec = specs.learner(learner_name)
+            spec = registry.learner(learner_name)
             if spec.trained:
                 assert chosen.steps_for(spec) > 0
 
@@ -499,8 +585,9 @@ def test_presets_load_and_name_their_learners() -> None:
 
 
 def test_trial_wrapper_chains_episodes_of_one_task() -> None:
-    spec = specs.learner("rl2")
-    env = env_factory(spec, spec.variation, "train", trial_episodes=2)()
+    spec = registry.learner("rl2")
+    train_tasks = EnvSpec(spec.variation, "train", "interleaved")
+    env = env_factory(spec, train_tasks, trial_episodes=2)()
     trial = env
     while not isinstance(trial, Trial):
         trial = trial.env
@@ -534,7 +621,7 @@ def test_trial_wrapper_chains_episodes_of_one_task() -> None:
     env.close()
 
     # The first observation of the 2nd episode is a fresh start of the same task.
-    env = env_factory(spec, spec.variation, "train", trial_episodes=3)()
+    env = env_factory(spec, train_tasks, trial_episodes=3)()
     obs, info = env.reset(seed=3)
     for _ in range(MAX_EPISODE_STEPS):
         obs, _, terminated, truncated, info = env.step(np.zeros(5, np.float32))
@@ -543,11 +630,15 @@ def test_trial_wrapper_chains_episodes_of_one_task() -> None:
     env.close()
 
     with pytest.raises(ValueError):
-        Trial(env_factory(specs.learner("multi-task"), "color-or-position")(), 0)
+        Trial(env_factory(registry.learner("multi-task"), EnvSpec("color-or-position", "train", "interleaved"))(), 0)
 
 
 def test_fixed_task_pins_every_reset(heldout_tasks) -> None:
-    env = env_factory(specs.learner("position-specialist"), "both", "heldout", task=heldout_tasks[0])()
+    env = env_factory(registry.learner("position-specialist"), HELDOUT, task=heldout_tasks[0])()
+    pinned = env
+    while not isinstance(pinned, FixedTask):
+        pinned = pinned.env
+    assert pinned.task == heldout_tasks[0]
     for seed in range(3):
         _, info = env.reset(seed=seed)
         assert info["task"] == heldout_tasks[0]
@@ -557,25 +648,25 @@ def test_fixed_task_pins_every_reset(heldout_tasks) -> None:
 
 @pytest.mark.parametrize("name", ["position-specialist", "reptile"])
 def test_a_larger_budget_continues_a_finished_learner(tmp_path: Path, name: str) -> None:
-    spec, folder = specs.learner(name), tmp_path / name
-    first = train(spec, 0, 512, folder, algo_overrides=PPO_TINY)
+    spec, folder = registry.learner(name), tmp_path / name
+    first = train(spec, 0, 512, folder, _settings(PPO_TINY))
     more: list[int] = []
-    second = train(spec, 0, 1024, folder, on_rollout=more.append, algo_overrides=PPO_TINY)
+    second = train(spec, 0, 1024, folder, _settings(PPO_TINY, on_rollout=more.append))
     assert more[0] == first["steps"] + N_ENVS * PPO_TINY["n_steps"], "restarted instead of continuing"
-    assert second["steps"] >= 1024 and storage.trained_steps(folder) == second["steps"]
-    steps = [row["steps"] for row in read_curve(folder)]
+    assert second["steps"] >= 1024 and storage.trained_steps(LearnerFiles(folder)) == second["steps"]
+    steps = [row["steps"] for row in read_curve(LearnerFiles(folder).curve)]
     assert steps == list(range(256, second["steps"] + 1, 256))
 
 
 def test_a_folder_of_other_hyperparameters_or_another_learner_is_refused(tmp_path: Path) -> None:
-    spec, folder = specs.learner("position-specialist"), tmp_path / "learner"
-    train(spec, 0, 256, folder, algo_overrides=PPO_TINY)
+    spec, folder = registry.learner("position-specialist"), tmp_path / "learner"
+    train(spec, 0, 256, folder, _settings(PPO_TINY))
     before = _mtimes(folder)
     other = {**PPO_TINY, "n_epochs": 2}
     with pytest.raises(ValueError, match=r"meta\.json was trained with algo_overrides .*n_epochs"):
-        train(spec, 0, 512, folder, algo_overrides=other)
+        train(spec, 0, 512, folder, _settings(other))
     with pytest.raises(ValueError, match="holds learner 'position-specialist', not 'color-specialist'"):
-        train(specs.learner("color-specialist"), 0, 512, folder, algo_overrides=PPO_TINY)
+        train(registry.learner("color-specialist"), 0, 512, folder, _settings(PPO_TINY))
     assert _mtimes(folder) == before, "a refused call must leave the saved learner alone"
 
     # A checkpoint records its configuration too: resuming it with another is refused.
@@ -586,26 +677,26 @@ def test_a_folder_of_other_hyperparameters_or_another_learner_is_refused(tmp_pat
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train(spec, 0, 1024, interrupted, checkpoint_every=1, on_rollout=interrupt, algo_overrides=PPO_TINY)
-    state = storage.read_json(interrupted / "checkpoint" / "state.json")
+        train(spec, 0, 1024, interrupted, _settings(PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
+    state = read_json(LearnerFiles(interrupted).checkpoint.state)
     assert state["learner"] == spec.name and state["algo_overrides"] == PPO_TINY
     with pytest.raises(ValueError, match=r"state\.json was trained with algo_overrides"):
-        train(spec, 0, 1024, interrupted, algo_overrides=other)
+        train(spec, 0, 1024, interrupted, _settings(other))
 
 
 def test_reptile_records_its_configuration_in_checkpoints_and_meta(tmp_path: Path) -> None:
-    spec, folder = specs.learner("reptile"), tmp_path / "reptile"
+    spec, folder = registry.learner("reptile"), tmp_path / "reptile"
 
     def interrupt(steps: int) -> None:
         if steps >= 1280:  # in the 3rd meta-iteration: the 2nd one's end is checkpointed
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train(spec, 0, 2048, folder, checkpoint_every=1, on_rollout=interrupt, algo_overrides=PPO_TINY)
-    state = storage.read_json(folder / "checkpoint" / "state.json")
+        train(spec, 0, 2048, folder, _settings(PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
+    state = read_json(LearnerFiles(folder).checkpoint.state)
     assert state["learner"] == "reptile" and state["algo_overrides"] == PPO_TINY
-    assert state["hyperparameters"] == specs.hyperparameters("reptile")
+    assert state["hyperparameters"] == registry.hyperparameters("reptile")
     with pytest.raises(ValueError, match=r"state\.json was trained with algo_overrides"):
-        train(spec, 0, 2048, folder, algo_overrides={**PPO_TINY, "n_epochs": 2})
-    meta = train(spec, 0, 2048, folder, algo_overrides=PPO_TINY)
+        train(spec, 0, 2048, folder, _settings({**PPO_TINY, "n_epochs": 2}))
+    meta = train(spec, 0, 2048, folder, _settings(PPO_TINY))
     assert meta["algo_overrides"] == PPO_TINY

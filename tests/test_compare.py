@@ -1,4 +1,4 @@
-"""End-to-end tests of the comparison (banana_grasp.agents.compare), its run folder and the CLI.
+"""End-to-end tests of the comparison (banana_grasp.agents.run.compare), its run folder and the CLI.
 
 The `tiny` preset trains every learner for a few hundred steps (nothing learns): these
 tests check that every file of a run is written, consistent and resumable, and that bad
@@ -8,8 +8,10 @@ input stops a run before any training. All outputs go to pytest's tmp dirs.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -17,11 +19,15 @@ from dataclasses import asdict
 from pathlib import Path
 
 import imageio.v2 as imageio
+import numpy as np
 import pytest
 
-from banana_grasp.agents import specs
-from banana_grasp.agents.compare import RUN_FILE, compare, package_version
-from banana_grasp.envs import MAX_EPISODE_STEPS
+from banana_grasp.agents.common.files import package_version
+from banana_grasp.agents.common.layout import RunLayout
+from banana_grasp.agents.learners import registry
+from banana_grasp.agents.protocol.presets import preset
+from banana_grasp.agents.run.compare import compare
+from banana_grasp.envs import MAX_EPISODE_STEPS, Task, task_distribution
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = "tiny"
@@ -37,7 +43,8 @@ def _run(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.Compl
 
 def _stamps(run: Path) -> dict[str, int]:
     files = [*run.glob("learners/*/seed*/model.zip"), *run.glob("learners/*/seed*/meta.json"),
-             *run.glob("learners/*/seed*/vecnormalize.pkl"), *run.glob("outcomes/*.json")]  # fmt: skip
+             *run.glob("learners/*/seed*/vecnormalize.pkl"), *run.glob("outcomes/*.json"),
+             *run.glob("videos/*.mp4")]  # fmt: skip
     return {str(f.relative_to(run)): f.stat().st_mtime_ns for f in files}
 
 
@@ -55,8 +62,9 @@ def tiny_run(tmp_path_factory) -> Path:
 
 
 def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
-    run, chosen = tiny_run, specs.preset(PRESET)
-    learner_specs = [specs.learner(name) for name in chosen.learners]
+    run, chosen = tiny_run, preset(PRESET)
+    protocol = chosen.protocol
+    learner_specs = [registry.learner(name) for name in chosen.learners]
 
     report = (run / "report.md").read_text()
     assert "| learner | role | trained on | own-variation success | held-out, zero-shot |" in report
@@ -76,9 +84,13 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     results = json.loads((run / "results.json").read_text())
     assert results["preset"] == PRESET
     assert results["seeds"] == list(chosen.seeds)
-    assert results["k_episodes"] == chosen.k_episodes
-    assert results["package_version"] == package_version()
-    assert len(results["heldout_tasks"]) == chosen.heldout_tasks
+    assert results["protocol"] == asdict(protocol)  # the protocol, one value, replaces k_episodes etc.
+    assert "k_episodes" not in results and "eval_episodes" not in results
+    assert results["preset_config"] == json.loads(json.dumps(asdict(chosen)))
+    pyproject = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE).group(1)
+    assert results["package_version"] == package_version() == pyproject
+    assert len(results["heldout_tasks"]) == protocol.heldout_tasks
+    assert results["heldout_tasks"] == json.loads(json.dumps([t.as_dict() for t in protocol.evaluation_tasks()]))
     assert list(results["learners"]) == list(chosen.learners)
     for spec in learner_specs:
         row = results["learners"][spec.name]
@@ -112,10 +124,10 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     assert list(rows[0]) == ["learner", "seed", "phase", "task", "episode", "success"]
     keys = Counter((r["learner"], r["seed"], r["phase"], r["task"], r["episode"]) for r in rows)
     assert max(keys.values()) == 1, "duplicate rows in results.csv"
-    phases = 2 if chosen.k_episodes > 0 else 1
-    heldout = chosen.heldout_tasks * chosen.eval_episodes * phases
+    phases = 2 if protocol.k > 0 else 1
+    heldout = protocol.heldout_tasks * protocol.eval_episodes * phases
     expected = sum(
-        len(chosen.seeds) * (heldout + (chosen.train_eval_episodes if spec.trained else 0)) for spec in learner_specs
+        len(chosen.seeds) * (heldout + (protocol.train_tasks if spec.trained else 0)) for spec in learner_specs
     )
     assert len(rows) == expected
     assert {r["success"] for r in rows} <= {"0", "1"}
@@ -148,9 +160,11 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
 
 def test_compare_again_reruns_nothing(tiny_run: Path) -> None:
     before = _stamps(tiny_run)
-    chosen = specs.preset(PRESET)
-    n_trained = sum(specs.learner(name).trained for name in chosen.learners)
-    assert len(before) == 3 * n_trained * len(chosen.seeds) + len(chosen.learners) * len(chosen.seeds)
+    chosen = preset(PRESET)
+    n_trained = sum(registry.learner(name).trained for name in chosen.learners)
+    assert len(before) == (
+        3 * n_trained * len(chosen.seeds) + len(chosen.learners) * len(chosen.seeds) + chosen.video_tasks
+    )
     tb_runs = sorted(str(p.relative_to(tiny_run)) for p in tiny_run.glob("learners/*/seed*/tb/*"))
     results = json.loads((tiny_run / "results.json").read_text())
 
@@ -165,12 +179,17 @@ def test_compare_again_reruns_nothing(tiny_run: Path) -> None:
 # ------------------------------------------------------------------ bad input
 
 
-def _record(preset: str = PRESET, version: str | None = None) -> dict:
+def _record(name: str = PRESET, version: str | None = None) -> dict:
     return {
-        "preset": preset,
+        "preset": name,
         "package_version": version or package_version(),
-        "config": asdict(specs.preset(preset)),
+        "config": asdict(preset(name)),
     }
+
+
+def _other_config(**changes) -> dict:
+    record = _record(PRESET)
+    return {**record, "config": {**record["config"], **changes}}
 
 
 def test_unknown_preset_stops_before_anything(tmp_path: Path) -> None:
@@ -185,27 +204,31 @@ def test_unknown_preset_stops_before_anything(tmp_path: Path) -> None:
     [
         (_record("quick"), "quick"),
         (_record(PRESET, "0.0.0-other"), "0.0.0-other"),
-        ({**_record(PRESET), "config": {**_record(PRESET)["config"], "seeds": [7]}}, "different"),
+        (_other_config(seeds=[7]), "different"),
+        (_other_config(protocol={**_record(PRESET)["config"]["protocol"], "k": 3}), "different"),
     ],
-    ids=["other-preset", "other-version", "other-config"],
+    ids=["other-preset", "other-version", "other-config", "other-protocol"],
 )
 def test_run_folder_of_another_run_is_refused(tmp_path: Path, record: dict, message: str) -> None:
     run = tmp_path / "run"
     run.mkdir()
     text = json.dumps(record)
-    (run / RUN_FILE).write_text(text)
+    run_file = RunLayout(run).run_file
+    assert run_file == run / "run.json"
+    run_file.write_text(text)
     with pytest.raises(ValueError, match=message) as error:
         compare(PRESET, run, workers=1, progress=False)
     assert str(run) in str(error.value)
     assert not (run / "learners").exists()
-    assert (run / RUN_FILE).read_text() == text, "run.json was overwritten"
+    assert run_file.read_text() == text, "run.json was overwritten"
 
 
 def test_corrupt_run_file_is_named(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    (run / RUN_FILE).write_text("{truncated")
-    with pytest.raises(ValueError, match=RUN_FILE):
+    run_file = RunLayout(run).run_file
+    run_file.write_text("{truncated")
+    with pytest.raises(ValueError, match=re.escape(str(run_file))):
         compare(PRESET, run, workers=1, progress=False)
     assert not (run / "learners").exists()
 
@@ -237,14 +260,17 @@ def test_unwritable_output_folder_is_named(tmp_path: Path, where: str) -> None:
 # ------------------------------------------------------------------------ CLI
 
 HELP_FLAGS = {
-    "train.py": ["--learner", "--seed", "--steps", "--out", "--position-layout", "--trial-episodes",
+    "train.py": ["--learner", "--preset", "--seed", "--steps", "--out", "--k", "--position-layout",
                  "--checkpoint-every", "--quiet"],
-    "evaluate.py": ["--run", "--learners", "--seeds", "--variation", "--split", "--position-layout", "--tasks",
-                    "--k", "--episodes", "--train-episodes", "--task-seed", "--quiet"],
+    "evaluate.py": ["--run", "--preset", "--learners", "--seeds", "--k", "--eval-episodes", "--heldout-tasks",
+                    "--train-tasks", "--variation", "--split", "--position-layout", "--task-seed", "--quiet"],
     "compare.py": ["--preset", "--out", "--workers", "--quiet"],
-    "render.py": ["--learner", "--run", "--seed", "--variation", "--split", "--position-layout", "--task-index",
-                  "--task-seed", "--color", "--pose", "--k", "--out"],
+    "render.py": ["--learner", "--run", "--preset", "--seed", "--k", "--variation", "--split", "--position-layout",
+                  "--task-index", "--task-seed", "--color", "--pose", "--out"],
 }  # fmt: skip
+# Flags of 0.2.0 that the protocol's names replaced (--tasks: --heldout-tasks, --episodes: --eval-episodes,
+# --train-episodes: --train-tasks, --trial-episodes: --k).
+GONE_FLAGS = {"train.py": ["--trial-episodes"], "evaluate.py": ["--tasks", "--episodes", "--train-episodes"]}
 
 
 def test_cli_rejects_bad_input_and_scripts_have_help(tmp_path: Path) -> None:
@@ -277,33 +303,125 @@ def test_cli_rejects_bad_input_and_scripts_have_help(tmp_path: Path) -> None:
         assert proc.returncode == 0, f"{script} --help failed:\n{err}"
         for flag in flags:
             assert flag in out, f"{script} --help does not list {flag}"
+        listed = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", out))
+        for flag in GONE_FLAGS.get(script, []):
+            assert flag not in listed, f"{script} --help still lists {flag}"
+
+
+def _expected_task(line: str, task: Task, ok: bool = True) -> None:
+    assert f"expert on {task}: {'success' if ok else 'fail'}; video: " in line, line
+
+
+def _check_video(path: Path) -> None:
+    reader = imageio.get_reader(path)
+    assert reader.count_frames() == MAX_EPISODE_STEPS + 1
+    for index in (0, MAX_EPISODE_STEPS // 2, MAX_EPISODE_STEPS):  # a few frames, all full size
+        frame = reader.get_data(index)
+        assert frame.shape == (RENDER_SIZE, RENDER_SIZE, 3) and frame.dtype == np.uint8
+    reader.close()
 
 
 def test_render_script_films_the_expert(tmp_path: Path) -> None:
-    out = tmp_path / "e.mp4"
-    proc = _run(str(ROOT / "scripts" / "render.py"), "--learner", "expert", "--out", str(out), cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert ": success;" in proc.stdout, proc.stdout
-    assert str(out) in proc.stdout
-    reader = imageio.get_reader(out)
-    assert reader.get_data(0).shape == (RENDER_SIZE, RENDER_SIZE, 3)
-    assert reader.count_frames() == MAX_EPISODE_STEPS + 1
-    reader.close()
+    # The drawn task: the first of the default (full) preset's evaluation tasks, held out.
+    protocol = preset("full").protocol
+    drawn = protocol.evaluation_tasks()[0]
+    heldout = task_distribution("both", "heldout", protocol.position_layout)
+    assert (protocol.variation, protocol.split) == ("both", "heldout") and heldout.contains(drawn)
+    # Another held-out task gives a colour and a pose that differ from the drawn one's, and a
+    # task of the train split a colour from a train hue band.
+    other = heldout.sample(np.random.default_rng(1))
+    train_colour = task_distribution("both", "train", protocol.position_layout).sample(np.random.default_rng(1)).color
+    assert other.color != drawn.color and (other.x, other.y, other.yaw) != (drawn.x, drawn.y, drawn.yaw)
+    assert not heldout.contains(dataclasses.replace(drawn, color=train_colour))
+    render = str(ROOT / "scripts" / "render.py")
+    outs = {label: tmp_path / f"{label}.mp4" for label in ("drawn", "color", "pose", "train-color")}
+    commands = {
+        "drawn": [render, "--learner", "expert", "--out", str(outs["drawn"])],
+        "color": [render, "--color", *map(repr, other.color), "--out", str(outs["color"])],
+        "pose": [render, "--pose", repr(other.x), repr(other.y), repr(other.yaw), "--out", str(outs["pose"])],
+        "train-color": [render, "--color", *map(repr, train_colour), "--out", str(outs["train-color"])],
+    }  # fmt: skip
+    procs = {
+        label: subprocess.Popen([sys.executable, *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        for label, args in commands.items()
+    }  # fmt: skip
+    done = {label: (proc, *proc.communicate(timeout=180)) for label, proc in procs.items()}
+
+    proc, out, err = done["drawn"]
+    assert proc.returncode == 0, err
+    _expected_task(out, drawn)
+    assert str(outs["drawn"]) in out
+    _check_video(outs["drawn"])
+    # --color or --pose alone replaces that factor of the drawn task; the other stays as drawn.
+    for label, task in (
+        ("color", dataclasses.replace(drawn, color=other.color)),
+        ("pose", dataclasses.replace(drawn, x=other.x, y=other.y, yaw=other.yaw)),
+    ):
+        proc, out, err = done[label]
+        assert proc.returncode == 0, f"render --{label} failed:\n{err}"
+        assert heldout.contains(task)
+        _expected_task(out, task)
+        assert str(outs[label]) in out
+        _check_video(outs[label])
+    # A colour of the train split is not a held-out task: refused, naming the split, no video.
+    proc, out, err = done["train-color"]
+    assert proc.returncode != 0, out
+    assert "split 'heldout'" in err and "cannot be produced" in err, err
+    assert "Traceback" not in err, err
+    assert not outs["train-color"].exists() and not list(tmp_path.glob("*.tmp*"))
     assert not (tmp_path / "runs").exists()
+
+
+def _table_rows(stdout: str) -> dict[str, list[str]]:
+    """The success table's rows: learner -> its cells."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 6 and cells[0] not in ("learner", "---"):
+            rows[cells[0]] = cells
+    return rows
 
 
 def test_evaluate_script_on_a_finished_run(tiny_run: Path) -> None:
     before = _stamps(tiny_run)
     proc = _run(str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run), "--learners", "position-specialist",
-                "expert", "--seeds", "0", "--tasks", "2", "--episodes", "1", "--k", "0", "--train-episodes", "1",
-                "--quiet", cwd=tiny_run.parent)  # fmt: skip
+                "expert", "--seeds", "0", "--heldout-tasks", "2", "--eval-episodes", "1", "--k", "0",
+                "--train-tasks", "1", "--quiet", cwd=tiny_run.parent)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "| learner | role |" in proc.stdout
+    assert "both/heldout: 2 tasks, seeds [0], k=0, 1 episodes per task and phase" in proc.stdout, proc.stdout
     expert_row = next(line for line in proc.stdout.splitlines() if line.startswith("| expert |"))
     assert "1.00 [1.00, 1.00]" in expert_row
     assert _stamps(tiny_run) == before
     missing = _run(str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run.parent / "nothing"), "--learners",
-                   "reptile", "--seeds", "0", "--tasks", "1", "--quiet", cwd=tiny_run.parent)  # fmt: skip
+                   "reptile", "--seeds", "0", "--heldout-tasks", "1", "--quiet", cwd=tiny_run.parent)  # fmt: skip
     assert missing.returncode != 0
     assert str(tiny_run.parent / "nothing" / "learners" / "reptile" / "seed0" / "model.zip") in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_evaluate_takes_its_protocol_and_seeds_from_the_preset(tiny_run: Path) -> None:
+    # No protocol flag and no --seeds: those of the tiny preset, which made the run. The
+    # evaluation is deterministic, so it finds again the success rates the run saved.
+    chosen, names = preset(PRESET), ["position-specialist", "rl2", "expert"]
+    protocol = chosen.protocol
+    before = _stamps(tiny_run)
+    proc = _run(str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run), "--preset", PRESET, "--learners",
+                *names, "--quiet", cwd=tiny_run.parent)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    seeds = list(chosen.seeds)
+    assert (
+        f"{protocol.variation}/{protocol.split}: {protocol.heldout_tasks} tasks, seeds {seeds}, k={protocol.k}, "
+        f"{protocol.eval_episodes} episodes per task and phase"
+    ) in proc.stdout, proc.stdout
+    assert f"| held-out, after k={protocol.k} |" in proc.stdout
+    rows = _table_rows(proc.stdout)
+    assert list(rows) == names
+    results = json.loads((tiny_run / "results.json").read_text())["learners"]
+    for name in names:
+        for column, key in ((3, "train_success"), (4, "heldout_success"), (5, "heldout_success_adapted")):
+            saved = results[name][key]
+            expected = "n/a" if saved is None else f"{saved['mean']:.2f}"
+            assert rows[name][column].split(" [")[0] == expected, f"{name} {key}: {rows[name]} vs {saved}"
+    assert _stamps(tiny_run) == before

@@ -1,4 +1,4 @@
-"""Tests for the bootstrap statistics in banana_grasp.agents.stats."""
+"""Tests for the bootstrap statistics in banana_grasp.agents.protocol.stats."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rliable import metrics
 
-from banana_grasp.agents import stats
+from banana_grasp.agents.protocol import stats
 
 N_SEEDS, N_TASKS = 10, 20
 

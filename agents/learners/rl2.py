@@ -54,7 +54,7 @@ class RL2Agent:
         if k > self.max_k:
             raise ValueError(
                 f"{self.name} in {self.files.folder} was trained on trials of {self.max_k + 1} episodes: it can "
-                f"adapt with k <= {self.max_k} episodes, not {k} (train it with --trial-episodes {k + 1})"
+                f"adapt with k <= {self.max_k} episodes, not {k} (train it with --k {k})"
             )
         self.k = k  # the adaptation episodes are played inside each evaluation trial
 
