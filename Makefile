@@ -10,7 +10,7 @@ export MUJOCO_GL ?= egl
 # Debian packages for headless rendering through EGL (Mesa's software renderer).
 SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0
 
-.PHONY: install system-deps quick full test bench clean
+.PHONY: install system-deps quick full test test-fast bench clean
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -36,8 +36,12 @@ quick: install
 full: install
 	$(PY) -m banana_grasp.agents.cli compare --preset full
 
+# pytest-xdist spreads the tests over every core; test-fast leaves out the tests marked slow.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -n auto -q
+
+test-fast: install
+	$(PY) -m pytest -n auto -q -m "not slow"
 
 bench: install
 	$(PY) scripts/bench_env.py

@@ -1,20 +1,43 @@
-"""banana-grasp environments: importing this module registers the Gymnasium ids."""
+"""banana-grasp environments: importing this module registers the Gymnasium ids.
+
+Headless rendering: MuJoCo picks its OpenGL backend from the ``MUJOCO_GL`` environment
+variable once, when ``mujoco`` is first imported. So that rendering works on a machine
+without a display (a server, CI) with no set-up, importing this module sets
+``MUJOCO_GL=egl`` when all of these hold: ``mujoco`` is not imported yet (afterwards the
+variable would have no effect), ``MUJOCO_GL`` is not set, the platform is Linux (the only
+one with EGL; elsewhere MuJoCo rejects ``egl``), and neither ``DISPLAY`` nor
+``WAYLAND_DISPLAY`` is set (with a display, MuJoCo's default, GLFW, works). The variable is
+then inherited by subprocesses. Set ``MUJOCO_GL`` yourself (``egl``, ``osmesa`` or ``glfw``)
+to choose otherwise; if rendering cannot create an OpenGL context, the env raises an error
+that says so.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 
-# Headless rendering by default. MuJoCo reads MUJOCO_GL when it is imported, so this
-# works when banana_grasp.envs is imported before mujoco (otherwise set MUJOCO_GL yourself).
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-    os.environ["MUJOCO_GL"] = "egl"
 
+def _default_headless_gl() -> None:
+    if (
+        "mujoco" not in sys.modules
+        and "MUJOCO_GL" not in os.environ
+        and sys.platform.startswith("linux")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
+        os.environ["MUJOCO_GL"] = "egl"
+
+
+_default_headless_gl()  # before the imports below, which import mujoco
+
+# isort: split
 from gymnasium.envs.registration import register, registry
 
 from banana_grasp.envs.banana_grasp import BananaGraspEnv
 from banana_grasp.envs.expert import ScriptedExpert
 from banana_grasp.envs.tasks import POSITION_LAYOUTS, SPLITS, VARIATIONS, Task, task_distribution
-from banana_grasp.envs.wrappers import Greyscale
+from banana_grasp.envs.wrappers import FixedTask, Greyscale, Trial
 
 MAX_EPISODE_STEPS = 100
 
@@ -33,6 +56,8 @@ ENV_IDS: dict[str, tuple[str, str]] = {
 # their reward pays the grasp terms while the gripper touches the table too.
 V0_ENV_IDS: dict[str, tuple[str, str]] = {env_id.removesuffix("v1") + "v0": pair for env_id, pair in ENV_IDS.items()}
 _VERSION_KWARGS = {"v1": {}, "v0": {"grasp_on_table": True}}
+VERSIONS = tuple(_VERSION_KWARGS)
+_IDS_BY_VERSION = {"v1": ENV_IDS, "v0": V0_ENV_IDS}
 
 for _env_id, (_variation, _split) in (ENV_IDS | V0_ENV_IDS).items():
     if _env_id not in registry:
@@ -43,6 +68,29 @@ for _env_id, (_variation, _split) in (ENV_IDS | V0_ENV_IDS).items():
             kwargs={"variation": _variation, "split": _split, **_VERSION_KWARGS[_env_id[-2:]]},
         )
 
+
+def env_id(variation: str, split: str, version: str = "v1") -> str:
+    """The registered id of a variation and split, e.g. ``env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v1"``.
+
+    Raises ValueError, naming the allowed values, for an unknown name or a pair without an id.
+    """
+    for name, value, allowed in (
+        ("variation", variation, VARIATIONS),
+        ("split", split, SPLITS),
+        ("version", version, VERSIONS),
+    ):
+        if value not in allowed:
+            raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(allowed)}")
+    ids = _IDS_BY_VERSION[version]
+    for id_, pair in ids.items():
+        if pair == (variation, split):
+            return id_
+    registered = ", ".join(f"{v}/{s}" for v, s in ids.values())
+    raise ValueError(
+        f"no registered id for variation {variation!r}, split {split!r}; registered (variation/split): {registered}"
+    )
+
+
 __all__ = [
     "ENV_IDS",
     "MAX_EPISODE_STEPS",
@@ -50,9 +98,13 @@ __all__ = [
     "SPLITS",
     "V0_ENV_IDS",
     "VARIATIONS",
+    "VERSIONS",
     "BananaGraspEnv",
+    "FixedTask",
     "Greyscale",
     "ScriptedExpert",
     "Task",
+    "Trial",
+    "env_id",
     "task_distribution",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import warnings
 from importlib import resources
 from typing import Any, ClassVar
 
@@ -11,6 +13,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from gymnasium.utils import EzPickle
 
 from banana_grasp.envs.tasks import VARIATIONS, Task, task_distribution
@@ -24,6 +27,9 @@ _FINGER_TRAVEL = 0.044  # metres each finger moves from open to closed
 _PAD_GAP_OPEN = 0.088  # metres between the pads when fully open
 _SETTLE_SUBSTEPS = 40  # 80 ms for the banana to come to rest after it is placed
 _FALLEN_Z = -0.05  # metres; below this the banana has left the table
+_HAND = ("hand_x", "hand_y", "hand_z", "hand_yaw")  # joints and their servos, in action order
+_FINGERS = ("left_finger", "right_finger")  # joints and their servos
+_RENDER_SIZE = 256  # pixels, default side of the frames render() returns
 
 # Layout of the state observation: key -> slice of one flat vector built per step.
 _STATE_SIZES = {
@@ -54,6 +60,12 @@ def _adjacent(indices: list[int]) -> slice:
     if list(indices) != list(range(indices[0], indices[0] + len(indices))):
         raise RuntimeError(f"scene.xml layout changed: expected adjacent indices, got {indices}")
     return slice(int(indices[0]), int(indices[0]) + len(indices))
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    return int(value)
 
 
 def _yaw_quat(yaw: float) -> np.ndarray:
@@ -134,8 +146,8 @@ class BananaGraspEnv(gym.Env, EzPickle):
     | `pixels_with_proprio` | `False` | add proprioception to pixel observations |
     | `reward_type` | `"dense"` | `dense` or `sparse` |
     | `render_mode` | `None` | `None` or `"rgb_array"` |
-    | `render_size` | `256` | side of the frames `render()` returns |
-    | `frame_skip` | `20` | physics steps of 2 ms per env step |
+    | `render_size` | `None` | deprecated: sets `width` and `height` to this one value |
+    | `frame_skip` | `20` | physics steps of 2 ms per env step (`metadata["render_fps"]` is `round(1 / dt)`) |
     | `max_translation` | `0.02` | metres per step at full action |
     | `max_rotation` | `0.1` | radians per step at full action |
     | `lift_height` | `0.05` | metres above rest that count as lifted |
@@ -143,6 +155,8 @@ class BananaGraspEnv(gym.Env, EzPickle):
     | `reset_noise_scale` | `0.01` | metres of uniform noise on the gripper's start position, in [0, 0.05] |
     | `grasp_on_table` | `False` | pay the `grasp` and `lift` terms while the gripper touches the table too (v0) |
     | `max_grasp_gap` | `None` | metres; if set, the widest pad gap at which the reward counts a grasp (the banana is 3.5 cm wide) |
+    | `width`, `height` | `256`, `256` | size in pixels of the frames `render()` returns, at most 640 |
+    | `camera_name` | `"front"` | `front` or `wrist`, the camera `render()` uses |
 
     ## Version History
     - v1 (banana-grasp 0.2.0): the `grasp` and `lift` terms are not paid while the gripper
@@ -156,7 +170,8 @@ class BananaGraspEnv(gym.Env, EzPickle):
     - v0 (banana-grasp 0.1.0): initial release.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 25}
+    # render_fps depends on frame_skip: each instance sets it from dt, as Gymnasium's MuJoCo v5 envs do.
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
 
     def __init__(
         self,
@@ -169,7 +184,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
         pixels_with_proprio: bool = False,
         reward_type: str = "dense",
         render_mode: str | None = None,
-        render_size: int = 256,
+        render_size: int | None = None,
         frame_skip: int = 20,
         max_translation: float = 0.02,
         max_rotation: float = 0.1,
@@ -181,34 +196,48 @@ class BananaGraspEnv(gym.Env, EzPickle):
         reset_noise_scale: float = 0.01,
         max_grasp_gap: float | None = None,
         grasp_on_table: bool = False,
+        # New arguments go last: pickles made before EzPickle got keywords pass them by position.
+        width: int = _RENDER_SIZE,
+        height: int = _RENDER_SIZE,
+        camera_name: str = "front",
     ) -> None:
+        if render_size is not None:
+            warnings.warn("render_size is deprecated: use width and height", DeprecationWarning, stacklevel=2)
+            if (width, height) != (_RENDER_SIZE, _RENDER_SIZE):
+                raise ValueError("give width and height, not render_size (deprecated) as well")
+            width = height = _positive_int("render_size", render_size)
+        # Keywords: a pickle then survives a reordering of this signature.
         EzPickle.__init__(
-            self, variation, split, position_layout, obs_mode, pixel_size, camera, pixels_with_proprio,
-            reward_type, render_mode, render_size, frame_skip, max_translation, max_rotation, lift_height,
-            reach_weight, grasp_weight, lift_weight, success_weight, reset_noise_scale, max_grasp_gap,
-            grasp_on_table,
+            self, variation=variation, split=split, position_layout=position_layout, obs_mode=obs_mode,
+            pixel_size=pixel_size, camera=camera, pixels_with_proprio=pixels_with_proprio,
+            reward_type=reward_type, render_mode=render_mode, frame_skip=frame_skip,
+            max_translation=max_translation, max_rotation=max_rotation, lift_height=lift_height,
+            reach_weight=reach_weight, grasp_weight=grasp_weight, lift_weight=lift_weight,
+            success_weight=success_weight, reset_noise_scale=reset_noise_scale, max_grasp_gap=max_grasp_gap,
+            grasp_on_table=grasp_on_table, width=width, height=height, camera_name=camera_name,
         )  # fmt: skip
         for name, value, allowed in (
             ("obs_mode", obs_mode, OBS_MODES),
             ("reward_type", reward_type, REWARD_TYPES),
             ("camera", camera, CAMERAS),
+            ("camera_name", camera_name, CAMERAS),
             ("render_mode", render_mode, (None, *self.metadata["render_modes"])),
         ):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(map(repr, allowed))}")
         for name, value in (
             ("pixel_size", pixel_size),
-            ("render_size", render_size),
+            ("width", width),
+            ("height", height),
             ("frame_skip", frame_skip),
         ):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+            _positive_int(name, value)
         self.tasks = task_distribution(variation, split, position_layout)
         self.variation, self.split = variation, split
         self._obs_mode, self._pixel_size, self._camera = obs_mode, int(pixel_size), camera
         self._with_proprio = pixels_with_proprio
         self._sparse = reward_type == "sparse"
-        self.render_mode, self._render_size = render_mode, int(render_size)
+        self.render_mode, self._render_args = render_mode, (int(width), int(height), camera_name)
         self._frame_skip = int(frame_skip)
         self._max_translation, self._max_rotation = max_translation, max_rotation
         self._lift_height = lift_height
@@ -226,11 +255,22 @@ class BananaGraspEnv(gym.Env, EzPickle):
         self.model = load_model()
         self.data = mujoco.MjData(self.model)
         self.dt = self.model.opt.timestep * self._frame_skip
+        self.metadata = {**self.metadata, "render_fps": round(1 / self.dt)}
         m = self.model
+        framebuffer = {"width": m.vis.global_.offwidth, "height": m.vis.global_.offheight}
+        for name, value, limit in (
+            ("pixel_size", pixel_size, min(framebuffer.values())),
+            ("width", width, framebuffer["width"]),
+            ("height", height, framebuffer["height"]),
+        ):
+            if value > limit:
+                raise ValueError(f"{name} must be at most {limit} (scene.xml's offscreen framebuffer); got {value!r}")
         # Named lookups happen once, here; step() only indexes arrays.
-        self._hand_qpos = _adjacent([m.joint(n).qposadr[0] for n in ("hand_x", "hand_y", "hand_z", "hand_yaw")])
+        self._hand_qpos = _adjacent([m.joint(n).qposadr[0] for n in _HAND])
         self._yaw_qpos = slice(self._hand_qpos.stop - 1, self._hand_qpos.stop)
-        self._finger_qpos = _adjacent([m.joint(n).qposadr[0] for n in ("left_finger", "right_finger")])
+        self._finger_qpos = _adjacent([m.joint(n).qposadr[0] for n in _FINGERS])
+        self._hand_ctrl = _adjacent([m.actuator(n).id for n in _HAND])
+        self._finger_ctrl = _adjacent([m.actuator(n).id for n in _FINGERS])
         self._banana_qpos = m.joint("banana").qposadr[0]
         self._banana_body = m.body("banana").id
         self._banana_geoms = {i for i in range(m.ngeom) if m.geom_bodyid[i] == self._banana_body}
@@ -240,9 +280,9 @@ class BananaGraspEnv(gym.Env, EzPickle):
         self._on_table = int(m.sensor_adr[m.sensor("hand_on_table").id])
         self._tcp = m.site("tcp").id
         # step() works on Python floats: numpy's per-call cost dwarfs the arithmetic on 4-vectors.
-        low, high = m.actuator_ctrlrange[:4].T.tolist()
+        low, high = m.actuator_ctrlrange[self._hand_ctrl].T.tolist()
         self._ctrl_args = ((max_translation,) * 3 + (max_rotation,), low, high)  # scale, low, high per servo
-        self._n_fingers = m.nu - 4
+        self._n_fingers = len(_FINGERS)
         self._divergence_warnings = _adjacent(
             [
                 int(w)
@@ -260,7 +300,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
         self.task: Task | None = None
         self._rest_z = 0.0
         self._last_obs: dict[str, np.ndarray] | None = None
-        self._renderers: dict[int, mujoco.Renderer] = {}
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
 
     # ----------------------------------------------------------------- spaces
     def _make_observation_space(self) -> spaces.Dict:
@@ -284,23 +324,6 @@ class BananaGraspEnv(gym.Env, EzPickle):
                 "banana_color": vec(3, 0.0, 1.0),
             }
         )
-
-    # ---------------------------------------------------------- physics queries
-    def gripper_pos(self) -> np.ndarray:
-        return self.data.site_xpos[self._tcp]
-
-    def banana_pos(self) -> np.ndarray:
-        return self.data.qpos[self._banana_qpos : self._banana_qpos + 3]
-
-    def finger_contact(self) -> np.ndarray:
-        """1.0 where the left / right pad touches the banana (the sensors count contacts)."""
-        return np.minimum(self.data.sensordata[self._touch], 1.0)
-
-    def height_gained(self) -> float:
-        return float(self.banana_pos()[2] - self._rest_z)
-
-    def is_success(self) -> bool:
-        return bool(self.finger_contact().all() and self.height_gained() >= self._lift_height)
 
     # -------------------------------------------------------------- gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -328,12 +351,12 @@ class BananaGraspEnv(gym.Env, EzPickle):
         q = self._banana_qpos
         d.qpos[q : q + 3] = (task.x, task.y, 0.0185)  # just above the table: it settles onto it
         d.qpos[q + 3 : q + 7] = _yaw_quat(task.yaw)
-        d.ctrl[:4] = (*home, 0.0)
-        d.ctrl[4:] = 0.0
+        d.ctrl[self._hand_ctrl] = (*home, 0.0)
+        d.ctrl[self._finger_ctrl] = 0.0
         mujoco.mj_forward(m, d)
         self._check_clear()
         mujoco.mj_step(m, d, nstep=_SETTLE_SUBSTEPS)
-        self._rest_z = float(self.banana_pos()[2])
+        self._rest_z = float(d.qpos[q + 2])
         self._last_obs = self._get_obs()
         return self._last_obs, {"task": task, "is_success": False}
 
@@ -346,6 +369,8 @@ class BananaGraspEnv(gym.Env, EzPickle):
                 raise ValueError(f"{self.task} places the banana in collision with the gripper")
 
     def step(self, action):
+        if self.task is None:
+            raise ResetNeeded("call reset() before step(): the episode's task is drawn at reset")
         m, d = self.model, self.data
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (5,):
@@ -359,10 +384,10 @@ class BananaGraspEnv(gym.Env, EzPickle):
         for h, u, scale, low, high in zip(d.qpos[self._hand_qpos].tolist(), a, *self._ctrl_args):
             t = h + (-1.0 if u < -1.0 else 1.0 if u > 1.0 else u) * scale  # noqa: FURB136
             targets.append(low if t < low else high if t > high else t)  # noqa: FURB136
-        d.ctrl[:4] = targets
+        d.ctrl[self._hand_ctrl] = targets
         grip = a[4]
         grip = -1.0 if grip < -1.0 else 1.0 if grip > 1.0 else grip  # noqa: FURB136
-        d.ctrl[4:] = [(grip + 1.0) * (0.5 * _FINGER_TRAVEL)] * self._n_fingers
+        d.ctrl[self._finger_ctrl] = [(grip + 1.0) * (0.5 * _FINGER_TRAVEL)] * self._n_fingers
         warnings_before = self._divergence_count()
         mujoco.mj_step(m, d, nstep=self._frame_skip)
 
@@ -444,12 +469,14 @@ class BananaGraspEnv(gym.Env, EzPickle):
         # The dict holds views of this fresh array: nothing returned earlier is overwritten.
         obs = {key: flat[s] for key, s in _STATE_SLICES.items()}
         if self._obs_mode == "pixels":
-            pixels = {"pixels": self._render(self._pixel_size, self._camera)}
+            pixels = {"pixels": self._render(self._pixel_size, self._pixel_size, self._camera)}
             obs = {**pixels, **{k: obs[k] for k in _PROPRIO}} if self._with_proprio else pixels
         return obs, to_banana, (touch_left, touch_right), gap
 
     def state_observation(self) -> dict[str, np.ndarray]:
         """The privileged state observation, whatever ``obs_mode`` is (for scripted experts)."""
+        if self.task is None:
+            raise ResetNeeded("call reset() before state_observation()")
         mode, self._obs_mode = self._obs_mode, "state"
         try:
             return self._get_obs()
@@ -457,19 +484,31 @@ class BananaGraspEnv(gym.Env, EzPickle):
             self._obs_mode = mode
 
     # ------------------------------------------------------------- rendering
-    def _render(self, size: int, camera: str) -> np.ndarray:
-        renderer = self._renderers.get(size)
+    def _render(self, width: int, height: int, camera: str) -> np.ndarray:
+        renderer = self._renderers.get((width, height))
         if renderer is None:
-            renderer = self._renderers[size] = mujoco.Renderer(self.model, size, size)
+            renderer = self._renderers[width, height] = _make_renderer(self.model, width, height)
         renderer.update_scene(self.data, camera=camera)
         return renderer.render()
 
     def render(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array":
             return None
-        return self._render(self._render_size, "front")
+        return self._render(*self._render_args)
 
     def close(self) -> None:
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
+
+
+def _make_renderer(model: mujoco.MjModel, width: int, height: int) -> mujoco.Renderer:
+    try:
+        return mujoco.Renderer(model, height, width)
+    except Exception as error:  # the sizes are checked in __init__: what fails here is the GL context
+        backend = os.environ.get("MUJOCO_GL", "<unset: GLFW, which needs a display>")
+        raise RuntimeError(
+            f"could not create an OpenGL context to render (MUJOCO_GL={backend}). Without a display, set "
+            "MUJOCO_GL=egl (GPU or Mesa's EGL, e.g. Debian's libegl1 libegl-mesa0) or MUJOCO_GL=osmesa "
+            "(libosmesa6) before mujoco is imported; with a display, unset it or set MUJOCO_GL=glfw"
+        ) from error

@@ -1,10 +1,14 @@
-"""Observation wrappers."""
+"""Wrappers of the banana-grasp env: Greyscale observations, a pinned task, RL^2 trials."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+from banana_grasp.envs.tasks import Task
 
 # ITU-R BT.601 luma weights, as in most greyscale conversions (OpenCV, PIL).
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -40,3 +44,68 @@ class Greyscale(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
             grey = observation["pixels"] @ LUMA
             observation["pixels"] = np.clip(grey + 0.5, 0, 255).astype(np.uint8)[..., None]
         return observation
+
+
+class FixedTask(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Pins one task: every reset uses it (``options["task"]``, which the env validates)."""
+
+    def __init__(self, env: gym.Env, task: Task) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, task=task)
+        super().__init__(env)
+        self.task = task
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        return self.env.reset(seed=seed, options={**(options or {}), "task": self.task})
+
+
+class Trial(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """RL^2 trials: ``episodes`` episodes of one task form one episode of this env.
+
+    The observation gains the previous action, reward and an episode-boundary flag
+    (``prev_action``, ``prev_reward``, ``prev_done``); no terminal signal passes between the
+    episodes of a trial, so a recurrent policy keeps its memory. ``info["trial_successes"]``
+    lists each episode's final success at the end of the trial.
+    """
+
+    def __init__(self, env: gym.Env, episodes: int) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, episodes=episodes)
+        super().__init__(env)
+        if episodes < 1:
+            raise ValueError(f"a trial needs >= 1 episode; got {episodes}")
+        self.episodes = episodes
+        n_actions = env.action_space.shape[0]
+        self.observation_space = spaces.Dict(
+            {
+                **env.observation_space.spaces,
+                "prev_action": spaces.Box(-1.0, 1.0, (n_actions,), np.float32),
+                "prev_reward": spaces.Box(-np.inf, np.inf, (1,), np.float32),
+                "prev_done": spaces.Box(0.0, 1.0, (1,), np.float32),
+            }
+        )
+        self._zero_action = np.zeros(n_actions, np.float32)
+        self._task: Task | None = None
+        self._successes: list[bool] = []
+
+    def _augment(self, obs: dict, action: np.ndarray, reward: float, done: bool) -> dict:
+        return {
+            **obs,
+            "prev_action": np.clip(np.asarray(action, np.float32), -1.0, 1.0),
+            "prev_reward": np.array([reward], np.float32),
+            "prev_done": np.array([float(done)], np.float32),
+        }
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._task, self._successes = info["task"], []
+        return self._augment(obs, self._zero_action, 0.0, False), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if not (terminated or truncated):
+            return self._augment(obs, action, reward, False), reward, False, False, info
+        self._successes.append(bool(info["is_success"]))
+        if len(self._successes) >= self.episodes:
+            info = {**info, "trial_successes": list(self._successes)}
+            return self._augment(obs, action, reward, True), reward, terminated, truncated, info
+        obs, _ = self.env.reset(options={"task": self._task})
+        return self._augment(obs, action, reward, True), reward, False, False, info

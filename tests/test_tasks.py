@@ -34,6 +34,8 @@ OTHER = {"train": "heldout", "heldout": "train"}
 # The documented layout, restated (see the module docstring).
 HUE_OFFSET, N_BANDS = 0.1, 8
 GRID_N, GRID_EDGES = 4, np.linspace(-WORKSPACE, WORKSPACE, 5)
+# Which factors each variation varies: (colour, position); color-or-position varies one of them.
+VARIES = {"none": (False, False), "color": (True, False), "position": (False, True), "both": (True, True)}
 
 
 def hue_band(color: tuple[float, float, float]) -> tuple[int, float]:
@@ -196,6 +198,24 @@ def _check_pose(task: Task, split: str, layout: str) -> None:
     assert not POSITION_SPACES[layout][OTHER[split]].contains(pose)
 
 
+def check_task(task: Task, variation: str, split: str, layout: str = "interleaved") -> None:
+    """Direct check that ``task`` belongs to the documented space of a variation, split and layout."""
+    pose = (task.x, task.y, task.yaw)
+    if variation == "color-or-position":
+        yellow, centred = task.color == pytest.approx(YELLOW), pose == CENTRE_POSE
+        assert yellow != centred, f"{task} varies both factors or neither"
+        variation = "position" if yellow else "color"
+    color_varies, position_varies = VARIES[variation]
+    if color_varies:
+        _check_colour(task.color, split)
+    else:
+        assert task.color == pytest.approx(YELLOW), task
+    if position_varies:
+        _check_pose(task, split, layout)
+    else:
+        assert pose == CENTRE_POSE, task
+
+
 @pytest.mark.parametrize(
     ("variation", "layout"),
     [("color", "interleaved"), ("position", "interleaved"), ("position", "extrapolate"),
@@ -209,8 +229,11 @@ def test_train_and_heldout_tasks_are_disjoint(variation: str, layout: str) -> No
     for split in SPLITS:
         assert len(set(tasks[split])) == N_SAMPLES  # continuous spaces: no repeats
         for task in tasks[split]:
-            assert dists[split].contains(task), task
-            assert not dists[OTHER[split]].contains(task), f"{split} task {task} is also {OTHER[split]}"
+            check_task(task, variation, split, layout)  # in the documented space, restated here
+            assert dists[split].contains(task), task  # and the code agrees ...
+            assert not dists[OTHER[split]].contains(task), (
+                f"{split} task {task} is also {OTHER[split]}"
+            )  # ... both ways
 
 
 @pytest.mark.parametrize("split", SPLITS)
