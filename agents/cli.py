@@ -18,8 +18,8 @@ from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, preset, p
 from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, VARIATIONS
 
 PROTOCOL_FLAGS = {  # protocol field -> help
-    "k": "adaptation episodes per task (0 = zero-shot only)",
-    "eval_episodes": "evaluation episodes per task, zero-shot and again after adaptation",
+    "k": "adaptation budgets: episodes of a task before it is evaluated (0 = zero-shot; render films the largest)",
+    "eval_episodes": "evaluation episodes per task and k",
     "heldout_tasks": "number of evaluation tasks",
     "train_tasks": "tasks of each trained learner's own variation (one episode each)",
     "variation": "variation of the evaluation tasks",
@@ -33,6 +33,8 @@ CHOICES = {"variation": VARIATIONS, "split": SPLITS, "position_layout": POSITION
 def _protocol(args: argparse.Namespace, chosen: Preset) -> EvalProtocol:
     """The preset's protocol with the flags that were given."""
     given = {name: getattr(args, name) for name in PROTOCOL_FLAGS if getattr(args, name, None) is not None}
+    if "k" in given:
+        given["k"] = tuple(sorted(set(given["k"])))
     return dataclasses.replace(chosen.protocol, **given)
 
 
@@ -50,7 +52,7 @@ def _train(args: argparse.Namespace) -> None:
     protocol = _protocol(args, chosen)
     steps = args.steps if args.steps is not None else chosen.steps_for(spec)
     files = RunLayout(args.out).learner(spec.name, args.seed)
-    settings = TrainSettings(trial_episodes=protocol.k + 1, position_layout=protocol.position_layout,
+    settings = TrainSettings(trial_episodes=protocol.trial_episodes, position_layout=protocol.position_layout,
                              checkpoint_every=args.checkpoint_every, progress_bar=not args.quiet)  # fmt: skip
     meta = train(spec, args.seed, steps, files.folder, settings)
     print(f"saved {files.folder}")
@@ -71,9 +73,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     for spec, seed in tqdm([(s, seed) for s in specs for seed in seeds], desc="evaluating", disable=args.quiet):
         outcomes += evaluate_one(spec, run.learner(spec.name, seed) if spec.trained else None, protocol, seed)
     summary = summarize(outcomes, specs, seeds, protocol)
-    print(f"\n{protocol.variation}/{protocol.split}: {protocol.heldout_tasks} tasks, seeds {seeds}, k={protocol.k}, "
-          f"{protocol.eval_episodes} episodes per task and phase\n")  # fmt: skip
-    print(markdown_tables(summary, protocol.k, protocol.tasks_label))
+    print(f"\n{protocol.variation}/{protocol.split}: {protocol.heldout_tasks} tasks, seeds {seeds}, k={list(protocol.k)}, "
+          f"{protocol.eval_episodes} episodes per task and k\n")  # fmt: skip
+    print(markdown_tables(summary, protocol.tasks_label))
 
 
 def _learners_in(run: RunLayout) -> list[str]:
@@ -100,7 +102,7 @@ def _render(args: argparse.Namespace) -> None:
         task = dataclasses.replace(task, x=args.pose[0], y=args.pose[1], yaw=args.pose[2])
     files = RunLayout(args.run).learner(spec.name, args.seed) if spec.trained else None
     agent = load_agent(spec, files, protocol.evaluated_on)
-    success, frames = adapted_rollout(agent, task, protocol.k, args.seed, render=True)
+    success, frames = adapted_rollout(agent, task, protocol.headline_k, args.seed, render=True)
     out = args.out or Path(f"{spec.name}.mp4")
     write_mp4(out, label(frames, spec.name, success), fps=FPS)
     print(f"{spec.name} on {task}: {'success' if success else 'fail'}; video: {out}")
@@ -110,9 +112,9 @@ def _add_protocol_flags(p: argparse.ArgumentParser, names: tuple[str, ...]) -> N
     for name in names:
         flag = "--" + name.replace("_", "-")
         kind = str if name in CHOICES else int
-        p.add_argument(
-            flag, type=kind, choices=CHOICES.get(name), help=PROTOCOL_FLAGS[name] + " (default: the preset's)"
-        )
+        nargs = "+" if name == "k" else None
+        p.add_argument(flag, type=kind, nargs=nargs, choices=CHOICES.get(name),
+                       help=PROTOCOL_FLAGS[name] + " (default: the preset's)")  # fmt: skip
 
 
 def parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ import zipfile
 from importlib import metadata, resources
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -25,7 +26,7 @@ from banana_grasp.agents.common.curves import read_curve
 from banana_grasp.agents.common.files import read_json, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import registry, storage
-from banana_grasp.agents.learners.envs import RAW_KEYS, EnvSpec, env_factory
+from banana_grasp.agents.learners.envs import RAW_KEYS, EnvSpec, EvalEnvs, env_factory, run_episode
 from banana_grasp.agents.learners.expert import ExpertAgent
 from banana_grasp.agents.learners.ppo import PolicyAgent
 from banana_grasp.agents.learners.random_policy import RandomAgent
@@ -34,6 +35,7 @@ from banana_grasp.agents.learners.rl2 import RL2Agent
 from banana_grasp.agents.learners.training import TrainSettings, train
 from banana_grasp.agents.protocol import presets
 from banana_grasp.agents.protocol.evaluation import Outcome, evaluate_heldout, evaluate_train, success_matrix
+from banana_grasp.agents.protocol.finetuning import measure_finetuning
 from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, sample_tasks
 from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Trial, task_distribution
 
@@ -131,7 +133,7 @@ def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) 
     assert saved["algo_overrides"] == overrides
     assert saved["versions"] == {package: metadata.version(package) for package in VERSIONED}
     if name == "rl2":
-        assert saved["trial_episodes"] == 2  # k + 1, k = 1 by default
+        assert saved["trial_episodes"] == 2  # the largest k + 1, k = (0, 1) by default
     final = saved["final_train_success"]
     assert final is None or 0.0 <= final <= 1.0
     # The saved model and normalisation were built with those settings, the overrides on top.
@@ -296,6 +298,92 @@ def test_policy_agent_adapts_by_finetuning_and_resets(trained, heldout_tasks) ->
     assert frames[0].shape == (RENDER_SIZE, RENDER_SIZE, 3) and frames[0].dtype == np.uint8
 
 
+class _CountSteps(gym.Wrapper):
+    """Appends 0 to ``episodes`` at each reset and counts the env steps of that episode."""
+
+    def __init__(self, env: gym.Env, episodes: list[int]) -> None:
+        super().__init__(env)
+        self.episodes = episodes
+
+    def reset(self, **kwargs):
+        self.episodes.append(0)
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        self.episodes[-1] += 1
+        return self.env.step(action)
+
+
+class CountingEnvs(EvalEnvs):
+    """Evaluation envs whose episodes' lengths (in env steps) are recorded in ``episodes``."""
+
+    def __init__(self, learner: LearnerSpec, tasks: EnvSpec) -> None:
+        super().__init__(learner, tasks)
+        self.episodes: list[int] = []
+
+    def make(self, task, render: bool = False, trial_episodes: int = 1) -> gym.Env:
+        return _CountSteps(super().make(task, render, trial_episodes), self.episodes)
+
+
+def _actions(agent: PolicyAgent, states: list[dict]) -> np.ndarray:
+    """The agent's deterministic actions on ``states``."""
+    return np.array([agent.act(obs) for obs in states])
+
+
+# Mean |change| of the deterministic actions (in [-1, 1]) that counts as fine-tuning having
+# moved the policy: 0.1 mm of servo target per step at full scale (2 cm), 1 cm over a 100-step
+# episode, as much as the noise on the gripper's start position. A fine-tuning whose updates
+# never reach the acting policy changes nothing (0.0, as a zero learning rate shows below).
+# Measured on this fixture's barely trained learner with k = 3, hyperparams.yaml's finetune
+# settings (10 epochs, lr 3e-4, batches of 50), 2 tasks x seeds 7-9: 0.022-0.031, so the test
+# has a margin of 4x; whether the change is enough to adapt is measured on trained learners
+# (scripts/measure_finetuning.py), not here.
+MOVED = 0.005
+
+
+def test_finetuning_on_k_whole_episodes_moves_the_actions_and_reset_restores_them(trained, heldout_tasks) -> None:
+    spec = registry.learner("position-specialist")
+    files = LearnerFiles(trained["position-specialist"][0])
+    envs = CountingEnvs(spec, HELDOUT)
+    agent = PolicyAgent(spec, files, envs)  # hyperparams.yaml's finetune settings
+    task = heldout_tasks[0]
+    states: list[dict] = []
+    env = envs.make(task)
+    run_episode(env, lambda obs: states.append(obs) or agent.act(obs), seed=5, render=False)
+    env.close()
+    assert len(states) == MAX_EPISODE_STEPS
+    before = _actions(agent, states)
+
+    envs.episodes.clear()
+    agent.adapt(task, 3, seed=7)
+    # Exactly 3 whole episodes of the task were played (the vector env's reset after the
+    # last one plays nothing); this policy does not knock the banana off the table.
+    assert [n for n in envs.episodes if n > 0] == [MAX_EPISODE_STEPS] * 3
+    change = np.abs(_actions(agent, states) - before).mean()
+    assert change > MOVED, f"fine-tuning on 3 episodes moved the actions by {change:.4f} only"
+
+    agent.reset()
+    np.testing.assert_array_equal(_actions(agent, states), before)
+
+    # The agent's finetune settings are the ones used: with a zero learning rate nothing moves.
+    frozen = PolicyAgent(spec, files, EvalEnvs(spec, HELDOUT), finetune={"learning_rate": 0.0})
+    frozen.adapt(task, 3, seed=7)
+    np.testing.assert_array_equal(_actions(frozen, states), before)
+
+
+def test_measure_finetuning_reports_the_change_per_setting_and_k(trained, heldout_tasks) -> None:
+    spec = registry.learner("position-specialist")
+    files = LearnerFiles(trained["position-specialist"][0])
+    protocol = EvalProtocol(k=(0, 3), heldout_tasks=1)
+    assert protocol.evaluation_tasks() == heldout_tasks[:1]  # the task of the test above
+    rows = measure_finetuning(spec, files, protocol, [{"learning_rate": 0.0}, {}], seed=0)
+    assert [(row.get("learning_rate"), row["k"]) for row in rows] == [(0.0, 0), (0.0, 3), (None, 0), (None, 3)]
+    # k = 0 changes no weight, nor does a zero learning rate; the default settings do.
+    assert [row["action_change"] for row in rows[:3]] == [0.0, 0.0, 0.0]
+    assert rows[3]["action_change"] > MOVED
+    assert all(row["success"] in (0.0, 1.0) for row in rows)  # one task, one episode
+
+
 def test_rl2_agent_adapts_in_context(trained, heldout_tasks) -> None:
     agent = load_agent(registry.learner("rl2"), LearnerFiles(trained["rl2"][0]), HELDOUT)
     assert isinstance(agent, RL2Agent)
@@ -370,60 +458,66 @@ class SpyAgent:
 def test_evaluate_heldout_follows_the_protocol(heldout_tasks) -> None:
     tasks = sample_tasks(3, 1, HELDOUT)
     spy = SpyAgent()
-    outcomes = evaluate_heldout(spy, tasks, k=2, episodes=2, seed=9)
+    outcomes = evaluate_heldout(spy, tasks, (0, 2), episodes=2, seed=9)
     assert len(outcomes) == 2 * 2 * 3
-    assert [(o.phase, o.task, o.episode) for o in outcomes] == [
-        (phase, t, e) for t in range(3) for phase in ("zero-shot", "adapted") for e in range(2)
+    assert [(o.phase, o.k, o.task, o.episode) for o in outcomes] == [
+        ("heldout", k, t, e) for t in range(3) for k in (0, 2) for e in range(2)
     ]
     assert all(o.learner == "spy" and o.seed == 9 for o in outcomes)
-    assert all(o.success == (o.phase == "adapted") for o in outcomes)
-    per_task = [
-        ("reset",), ("rollout",), ("rollout",), ("adapt",), ("rollout",), ("rollout",),
-    ]  # fmt: skip
+    assert all(o.success == (o.k > 0) for o in outcomes)
+    # Each k from a reset agent: zero-shot (adapt with 0), then adapted with 2 episodes.
+    per_task = [("reset",), ("adapt",), ("rollout",), ("rollout",)] * 2
     kinds = [call[:1] for call in spy.calls]
     assert kinds == per_task * 3 + [("reset",)]
-    assert [c[1:] for c in spy.calls if c[0] == "adapt"] == [(task, 2) for task in tasks]
+    assert [c[1:] for c in spy.calls if c[0] == "adapt"] == [(task, k) for task in tasks for k in (0, 2)]
     rollout_seeds = [c[2] for c in spy.calls if c[0] == "rollout"]
     assert len(set(rollout_seeds)) == len(rollout_seeds), "episodes must get distinct seeds"
-    assert evaluate_heldout(SpyAgent(), tasks, k=2, episodes=2, seed=9) == outcomes
+    assert evaluate_heldout(SpyAgent(), tasks, (0, 2), episodes=2, seed=9) == outcomes
 
-    zero_shot = evaluate_heldout(SpyAgent(), tasks, k=0, episodes=3, seed=9)
-    assert len(zero_shot) == 3 * 3 and {o.phase for o in zero_shot} == {"zero-shot"}
-    with pytest.raises(ValueError):
-        evaluate_heldout(SpyAgent(), tasks, k=-1, episodes=1, seed=0)
-    with pytest.raises(ValueError):
-        evaluate_heldout(SpyAgent(), tasks, k=1, episodes=0, seed=0)
+    zero_shot = evaluate_heldout(SpyAgent(), tasks, (0,), episodes=3, seed=9)
+    assert len(zero_shot) == 3 * 3 and {(o.phase, o.k) for o in zero_shot} == {("heldout", 0)}
+    assert not any(o.success for o in zero_shot)
+    for ks, episodes in (((-1,), 1), ((), 1), ((0, 1), 0)):
+        with pytest.raises(ValueError):
+            evaluate_heldout(SpyAgent(), tasks, ks, episodes=episodes, seed=0)
 
     train_outcomes = evaluate_train(SpyAgent(), tasks, seed=4)
-    assert [(o.phase, o.task, o.episode, o.seed) for o in train_outcomes] == [("train", t, 0, 4) for t in range(3)]
+    assert [(o.phase, o.k, o.task, o.episode, o.seed) for o in train_outcomes] == [
+        ("train", 0, t, 0, 4) for t in range(3)
+    ]
 
     # A real agent: the expert, through the same protocol.
     expert = load_agent(registry.learner("expert"), None, HELDOUT)
     assert isinstance(expert, ExpertAgent)
-    real = evaluate_heldout(expert, heldout_tasks, k=1, episodes=1, seed=0)
+    real = evaluate_heldout(expert, heldout_tasks, (0, 1), episodes=1, seed=0)
     assert len(real) == 1 * 2 * len(heldout_tasks) and all(o.success for o in real)
 
 
 def test_success_matrix_shape_and_missing_outcomes() -> None:
     outcomes = [
-        Outcome("a", seed, "adapted", task, episode, success=(seed + task + episode) % 2 == 0)
+        Outcome("a", seed, "heldout", 1, task, episode, success=(seed + task + episode) % 2 == 0)
         for seed in (0, 5)
         for task in range(3)
         for episode in range(2)
     ]
-    outcomes.append(Outcome("b", 0, "adapted", 0, 0, True))  # another learner: ignored
-    outcomes.append(Outcome("a", 0, "zero-shot", 0, 0, True))  # another phase: ignored
-    matrix = success_matrix(outcomes, "a", "adapted", [0, 5], 3)
+    outcomes.append(Outcome("b", 0, "heldout", 1, 0, 0, True))  # another learner: ignored
+    outcomes.append(Outcome("a", 0, "heldout", 0, 0, 0, True))  # another k: ignored
+    outcomes.append(Outcome("a", 0, "train", 0, 0, 0, True))  # another phase: ignored
+    matrix = success_matrix(outcomes, "a", "heldout", 1, [0, 5], 3)
     assert matrix.shape == (2, 3)
     np.testing.assert_array_equal(matrix, np.full((2, 3), 0.5))
     only_ok = [o for o in outcomes if not (o.learner == "a" and o.episode == 1)]
-    np.testing.assert_array_equal(success_matrix(only_ok, "a", "adapted", [0, 5], 3), [[1, 0, 1], [0, 1, 0]])
+    np.testing.assert_array_equal(success_matrix(only_ok, "a", "heldout", 1, [0, 5], 3), [[1, 0, 1], [0, 1, 0]])
+    np.testing.assert_array_equal(success_matrix(outcomes, "a", "heldout", 0, [0], 1), [[1.0]])
+    np.testing.assert_array_equal(success_matrix(outcomes, "a", "train", 0, [0], 1), [[1.0]])
     with pytest.raises(ValueError, match="a"):
-        success_matrix(outcomes, "a", "adapted", [0, 5, 7], 3)  # seed 7 never evaluated
+        success_matrix(outcomes, "a", "heldout", 1, [0, 5, 7], 3)  # seed 7 never evaluated
     with pytest.raises(ValueError):
-        success_matrix(outcomes, "a", "adapted", [0, 5], 4)  # task 3 never evaluated
+        success_matrix(outcomes, "a", "heldout", 1, [0, 5], 4)  # task 3 never evaluated
+    with pytest.raises(ValueError, match="k=3"):
+        success_matrix(outcomes, "a", "heldout", 3, [0, 5], 3)  # k = 3 never evaluated
     with pytest.raises(ValueError):
-        success_matrix(outcomes, "a", "train", [0], 1)
+        success_matrix(outcomes, "a", "train", 0, [0, 5], 1)  # seed 5 has no train outcome
 
 
 # ------------------------------------------------------------ storage errors
@@ -574,7 +668,9 @@ def test_presets_load_and_name_their_learners() -> None:
     for name in names:
         chosen = presets.preset(name)
         assert isinstance(chosen, Preset) and isinstance(chosen.protocol, EvalProtocol)
-        assert chosen.seeds and chosen.learners and chosen.protocol.k >= 0
+        assert chosen.seeds and chosen.learners
+        written = _yaml(f"presets/{name}.yaml")["protocol"]["k"]  # the file, read without the registry
+        assert chosen.protocol.k == tuple(written) and chosen.protocol.headline_k == max(written)
         for learner_name in chosen.learners:
             spec = registry.learner(learner_name)
             if spec.trained:

@@ -16,11 +16,13 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
 import pytest
+import yaml
 
 from banana_grasp.agents.common.files import package_version
 from banana_grasp.agents.common.layout import RunLayout
@@ -48,6 +50,12 @@ def _stamps(run: Path) -> dict[str, int]:
     return {str(f.relative_to(run)): f.stat().st_mtime_ns for f in files}
 
 
+def preset_file_k(name: str = PRESET) -> list[int]:
+    """The adaptation budgets as the preset's file writes them, read without the registry."""
+    text = (resources.files("banana_grasp.agents") / "config" / "presets" / f"{name}.yaml").read_text()
+    return yaml.safe_load(text)["protocol"]["k"]
+
+
 def _check_estimate(estimate: dict, label: str) -> None:
     mean, (low, high) = estimate["mean"], estimate["ci"]
     assert 0.0 <= low <= mean <= high <= 1.0, f"{label}: {estimate}"
@@ -67,7 +75,8 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     learner_specs = [registry.learner(name) for name in chosen.learners]
 
     report = (run / "report.md").read_text()
-    assert "| learner | role | trained on | own-variation success | held-out, zero-shot |" in report
+    assert ("| learner | role | trained on | own-variation success | held-out, zero-shot | held-out, after k=1 |"
+            in report)  # fmt: skip
     assert "## Finding" in report
     finding = report.split("## Finding", 1)[1].split("##", 1)[0].strip()
     assert finding, "the Finding section is empty"
@@ -84,8 +93,12 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     results = json.loads((run / "results.json").read_text())
     assert results["preset"] == PRESET
     assert results["seeds"] == list(chosen.seeds)
-    assert results["protocol"] == asdict(protocol)  # the protocol, one value, replaces k_episodes etc.
+    # The protocol, one value, replaces k_episodes etc.; JSON holds its k as a list.
+    assert results["protocol"] == json.loads(json.dumps(asdict(protocol)))
     assert "k_episodes" not in results and "eval_episodes" not in results
+    ks = [str(k) for k in preset_file_k()]  # the adaptation budgets as tiny.yaml writes them
+    assert results["k"] == results["protocol"]["k"] == [int(k) for k in ks] and len(ks) > 1
+    assert results["headline_k"] == max(int(k) for k in ks)
     assert results["preset_config"] == json.loads(json.dumps(asdict(chosen)))
     pyproject = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE).group(1)
     assert results["package_version"] == package_version() == pyproject
@@ -102,42 +115,64 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
         else:
             assert spec.name in ("random", "expert")
             assert row["train_success"] is None
-        _check_estimate(row["heldout_success"], f"{spec.name} zero-shot")
-        _check_estimate(row["heldout_success_adapted"], f"{spec.name} adapted")
+        assert sorted(row["heldout_success"]) == sorted(ks)
+        for k in ks:
+            _check_estimate(row["heldout_success"][k], f"{spec.name} after k={k}")
 
     metas = [s.name for s in learner_specs if s.role == "meta"]
+    singles = sorted(s.name for s in learner_specs if s.role == "single-task")
     assert metas and sorted(results["meta_gain"]) == sorted(metas)
     for meta in metas:
-        gains = results["meta_gain"][meta]
-        assert set(gains) == {"vs_best_single", "vs_multitask"}
-        assert sorted(gains["vs_best_single"]["baselines"]) == sorted(
-            s.name for s in learner_specs if s.role == "single-task"
-        )
-        assert gains["vs_multitask"]["baselines"] == ["multi-task"]
-        for gain in gains.values():
-            assert -1.0 <= gain["ci"][0] <= gain["mean"] <= gain["ci"][1] <= 1.0, gain
-            assert 0.0 <= gain["p_improvement"] <= 1.0
+        assert sorted(results["meta_gain"][meta]) == sorted(ks), "a meta-gain for each k"
+        for k in ks:
+            gains = results["meta_gain"][meta][k]
+            assert set(gains) == {"vs_best_single", "vs_multitask"}
+            assert sorted(gains["vs_best_single"]["baselines"]) == singles
+            assert gains["vs_multitask"]["baselines"] == ["multi-task"]
+            for gain in gains.values():
+                assert -1.0 <= gain["ci"][0] <= gain["mean"] <= gain["ci"][1] <= 1.0, gain
+                assert 0.0 <= gain["p_improvement_ci"][0] <= gain["p_improvement"] <= gain["p_improvement_ci"][1] <= 1
+                assert gain["detectable_gain"] > 0.0, gain
+                each = gain["p_improvement_each"]
+                assert sorted(each) == sorted(gain["baselines"])
+                for estimate in each.values():
+                    _check_estimate(estimate, f"{meta} P(improvement) after k={k}")
+                # The headline P(improvement) is the minimum over the baselines.
+                assert gain["p_improvement"] == min(e["mean"] for e in each.values())
+    # The finding gives a verdict only for a meta-learner that learned on every seed.
+    for meta in metas:
+        learned = results["training_speed"][meta]["seeds_reaching_90_percent"] == len(chosen.seeds)
+        no_verdict = f"{meta} did not learn within the budget: no verdict." in finding
+        assert no_verdict != learned, finding
+        assert (f"{meta} vs the best single-task learner:" in finding) == learned, finding
 
-    # results.csv: one row per (learner, seed, phase, task, episode), as many as the preset implies.
+    # results.csv: one row per (learner, seed, phase, k, task, episode), as many as the preset implies.
     with open(run / "results.csv") as file:
         rows = list(csv.DictReader(file))
-    assert list(rows[0]) == ["learner", "seed", "phase", "task", "episode", "success"]
-    keys = Counter((r["learner"], r["seed"], r["phase"], r["task"], r["episode"]) for r in rows)
+    assert list(rows[0]) == ["learner", "seed", "phase", "k", "task", "episode", "success"]
+    keys = Counter((r["learner"], r["seed"], r["phase"], r["k"], r["task"], r["episode"]) for r in rows)
     assert max(keys.values()) == 1, "duplicate rows in results.csv"
-    phases = 2 if protocol.k > 0 else 1
-    heldout = protocol.heldout_tasks * protocol.eval_episodes * phases
+    heldout = protocol.heldout_tasks * protocol.eval_episodes * len(ks)
     expected = sum(
         len(chosen.seeds) * (heldout + (protocol.train_tasks if spec.trained else 0)) for spec in learner_specs
     )
     assert len(rows) == expected
     assert {r["success"] for r in rows} <= {"0", "1"}
-    assert {r["phase"] for r in rows if r["learner"] == "expert"} == {"zero-shot", "adapted"}
+    assert {(r["phase"], r["k"]) for r in rows if r["learner"] == "expert"} == {("heldout", k) for k in ks}
+    assert {r["k"] for r in rows if r["phase"] == "train"} == {"0"}
+    assert {r["phase"] for r in rows} == {"train", "heldout"}
     # The summary is the mean of these rows (equal weight per seed and task here).
     for spec in learner_specs:
-        for phase, key in (("zero-shot", "heldout_success"), ("adapted", "heldout_success_adapted")):
-            values = [int(r["success"]) for r in rows if r["learner"] == spec.name and r["phase"] == phase]
-            assert math.isclose(results["learners"][spec.name][key]["mean"], sum(values) / len(values))
-    assert results["learners"]["expert"]["heldout_success"]["mean"] == 1.0, "the expert fails held-out tasks"
+        row = results["learners"][spec.name]
+        for k in ks:
+            values = [int(r["success"]) for r in rows
+                      if r["learner"] == spec.name and r["phase"] == "heldout" and r["k"] == k]  # fmt: skip
+            assert math.isclose(row["heldout_success"][k]["mean"], sum(values) / len(values))
+        if spec.trained:
+            values = [int(r["success"]) for r in rows if r["learner"] == spec.name and r["phase"] == "train"]
+            assert math.isclose(row["train_success"]["mean"], sum(values) / len(values))
+    for k in ks:
+        assert results["learners"]["expert"]["heldout_success"][k]["mean"] == 1.0, "the expert fails held-out tasks"
 
     for name in ("success", "curves", "adaptation"):
         path = run / "plots" / f"{name}.png"
@@ -205,7 +240,7 @@ def test_unknown_preset_stops_before_anything(tmp_path: Path) -> None:
         (_record("quick"), "quick"),
         (_record(PRESET, "0.0.0-other"), "0.0.0-other"),
         (_other_config(seeds=[7]), "different"),
-        (_other_config(protocol={**_record(PRESET)["config"]["protocol"], "k": 3}), "different"),
+        (_other_config(protocol={**_record(PRESET)["config"]["protocol"], "k": [0, 3]}), "different"),
     ],
     ids=["other-preset", "other-version", "other-config", "other-protocol"],
 )
@@ -374,31 +409,56 @@ def test_render_script_films_the_expert(tmp_path: Path) -> None:
 
 
 def _table_rows(stdout: str) -> dict[str, list[str]]:
-    """The success table's rows: learner -> its cells."""
-    rows = {}
+    """The success table's rows (the first table printed): learner -> its cells."""
+    rows, started = {}, False
     for line in stdout.splitlines():
+        if not line.startswith("|"):
+            if started:
+                break
+            continue
+        started = True
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("| ") and len(cells) == 6 and cells[0] not in ("learner", "---"):
+        if cells[0] not in ("learner", "---"):
             rows[cells[0]] = cells
     return rows
 
 
 def test_evaluate_script_on_a_finished_run(tiny_run: Path) -> None:
     before = _stamps(tiny_run)
-    proc = _run(str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run), "--learners", "position-specialist",
-                "expert", "--seeds", "0", "--heldout-tasks", "2", "--eval-episodes", "1", "--k", "0",
-                "--train-tasks", "1", "--quiet", cwd=tiny_run.parent)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert "| learner | role |" in proc.stdout
-    assert "both/heldout: 2 tasks, seeds [0], k=0, 1 episodes per task and phase" in proc.stdout, proc.stdout
-    expert_row = next(line for line in proc.stdout.splitlines() if line.startswith("| expert |"))
-    assert "1.00 [1.00, 1.00]" in expert_row
+    evaluate = [str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run), "--learners", "position-specialist",
+                "expert", "--seeds", "0", "--heldout-tasks", "2", "--eval-episodes", "1", "--train-tasks", "1",
+                "--quiet"]  # fmt: skip
+    commands = {
+        "k0": [*evaluate, "--k", "0"],
+        "k10": [*evaluate, "--k", "1", "0", "1"],  # given in any order, repeated: the budgets 0 and 1
+        "missing": [str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run.parent / "nothing"), "--learners",
+                    "reptile", "--seeds", "0", "--heldout-tasks", "1", "--quiet"],
+    }  # fmt: skip
+    procs = {
+        label: subprocess.Popen([sys.executable, *args], cwd=tiny_run.parent, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        for label, args in commands.items()
+    }  # fmt: skip
+    done = {label: (proc, *proc.communicate(timeout=180)) for label, proc in procs.items()}
+
+    proc, out, err = done["k0"]
+    assert proc.returncode == 0, err
+    assert "| learner | role |" in out
+    assert "both/heldout: 2 tasks, seeds [0], k=[0], 1 episodes per task" in out, out
+    assert "held-out, zero-shot |" in out and "after k=" not in out, out
+    expert_row = next(line for line in out.splitlines() if line.startswith("| expert |"))
+    assert expert_row.count("1.00 [") == 1, expert_row
+    proc, out, err = done["k10"]
+    assert proc.returncode == 0, err
+    assert "both/heldout: 2 tasks, seeds [0], k=[0, 1], 1 episodes per task" in out, out
+    assert "| held-out, zero-shot | held-out, after k=1 |" in out, out
+    expert_row = next(line for line in out.splitlines() if line.startswith("| expert |"))
+    assert expert_row.count("1.00 [") == 2, expert_row
     assert _stamps(tiny_run) == before
-    missing = _run(str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run.parent / "nothing"), "--learners",
-                   "reptile", "--seeds", "0", "--heldout-tasks", "1", "--quiet", cwd=tiny_run.parent)  # fmt: skip
-    assert missing.returncode != 0
-    assert str(tiny_run.parent / "nothing" / "learners" / "reptile" / "seed0" / "model.zip") in missing.stderr
-    assert "Traceback" not in missing.stderr
+    proc, out, err = done["missing"]
+    assert proc.returncode != 0
+    assert str(tiny_run.parent / "nothing" / "learners" / "reptile" / "seed0" / "model.zip") in err
+    assert "Traceback" not in err
 
 
 def test_evaluate_takes_its_protocol_and_seeds_from_the_preset(tiny_run: Path) -> None:
@@ -412,16 +472,18 @@ def test_evaluate_takes_its_protocol_and_seeds_from_the_preset(tiny_run: Path) -
     assert proc.returncode == 0, proc.stderr
     seeds = list(chosen.seeds)
     assert (
-        f"{protocol.variation}/{protocol.split}: {protocol.heldout_tasks} tasks, seeds {seeds}, k={protocol.k}, "
-        f"{protocol.eval_episodes} episodes per task and phase"
+        f"{protocol.variation}/{protocol.split}: {protocol.heldout_tasks} tasks, seeds {seeds}, "
+        f"k={preset_file_k()}, {protocol.eval_episodes} episodes per task"
     ) in proc.stdout, proc.stdout
-    assert f"| held-out, after k={protocol.k} |" in proc.stdout
+    assert preset_file_k() == [0, 1], "the columns below assume the tiny preset's k = [0, 1]"
+    assert "| held-out, zero-shot | held-out, after k=1 |" in proc.stdout
     rows = _table_rows(proc.stdout)
     assert list(rows) == names
     results = json.loads((tiny_run / "results.json").read_text())["learners"]
     for name in names:
-        for column, key in ((3, "train_success"), (4, "heldout_success"), (5, "heldout_success_adapted")):
-            saved = results[name][key]
+        row = results[name]
+        for column, saved in ((3, row["train_success"]), (4, row["heldout_success"]["0"]),
+                              (5, row["heldout_success"]["1"])):  # fmt: skip
             expected = "n/a" if saved is None else f"{saved['mean']:.2f}"
-            assert rows[name][column].split(" [")[0] == expected, f"{name} {key}: {rows[name]} vs {saved}"
+            assert rows[name][column].split(" [")[0] == expected, f"{name} column {column}: {rows[name]} vs {saved}"
     assert _stamps(tiny_run) == before

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from rliable import metrics
+from scipy.stats import norm
 
 from banana_grasp.agents.protocol import stats
 
@@ -61,15 +62,17 @@ def test_max_is_retaken_inside_each_replicate() -> None:
         assert both.ci[0] < fixed.ci[0]
 
 
-def test_p_improvement_matches_rliable_without_resampling_noise() -> None:
-    # With one seed per learner every replicate equals the full sample, so the
-    # bootstrap mean must be exactly rliable's probability of improvement.
+def test_p_improvement_is_rliables_and_its_headline_the_minimum_over_baselines() -> None:
     rng = np.random.default_rng(4)
-    meta = _bernoulli_rates(rng, 0.5, shape=(1, N_TASKS))
-    base = _bernoulli_rates(rng, 0.5, shape=(1, N_TASKS))
-    gain = stats.meta_gain(meta, {"single": base}, reps=50)
-    assert gain.p_improvement == pytest.approx(metrics.probability_of_improvement(meta, base))
-    assert gain.p_improvement_ci == pytest.approx((gain.p_improvement, gain.p_improvement))
+    meta = _bernoulli_rates(rng, 0.5)
+    baselines = {"low": _bernoulli_rates(rng, 0.2), "high": _bernoulli_rates(rng, 0.7)}
+    gain = stats.meta_gain(meta, baselines, reps=500)
+    for name, base in baselines.items():
+        assert gain.p_improvement_each[name].mean == pytest.approx(metrics.probability_of_improvement(meta, base))
+    assert gain.p_improvement == gain.p_improvement_each["high"].mean < 0.5 < gain.p_improvement_each["low"].mean
+    low, high = gain.p_improvement_ci
+    assert low <= gain.p_improvement <= high
+    assert high <= gain.p_improvement_each["low"].ci[1]  # the minimum's interval sits below the easier one
 
 
 def test_different_seed_counts_are_allowed() -> None:
@@ -99,14 +102,22 @@ def test_deterministic_given_seed() -> None:
     first = stats.interval_estimates({"m": meta}, seed=1)
     assert first == stats.interval_estimates({"m": meta}, seed=1)
     assert first["m"].ci != stats.interval_estimates({"m": meta}, seed=2)["m"].ci
-    assert np.array_equal(np.random.get_state()[1], global_state)  # global RNG restored
+    assert np.array_equal(np.random.get_state()[1], global_state)  # the global RNG is not used
 
 
 def test_as_dict_is_json_ready() -> None:
     rng = np.random.default_rng(8)
     meta, base = rng.uniform(size=(3, 4)), rng.uniform(size=(3, 4))
     gain = stats.meta_gain(meta, {"b": base}, reps=100).as_dict()
-    assert set(gain) == {"mean", "ci", "p_improvement", "p_improvement_ci", "baselines"}
+    assert set(gain) == {
+        "mean",
+        "ci",
+        "p_improvement",
+        "p_improvement_ci",
+        "baselines",
+        "detectable_gain",
+        "p_improvement_each",
+    }
     est = stats.interval_estimates({"b": base}, reps=100)["b"].as_dict()
     assert json.loads(json.dumps([gain, est])) == [gain, est]
     poi = stats.probability_of_improvement(meta, {"b": base}, reps=100)
@@ -155,3 +166,123 @@ def test_rejects_bad_bootstrap_arguments(reps: int, confidence: float, match: st
         stats.meta_gain(GOOD, {"b": GOOD}, reps=reps, confidence=confidence)
     with pytest.raises(ValueError, match=match):
         stats.interval_estimates({"b": GOOD}, reps=reps, confidence=confidence)
+
+
+# --- The resampling unit: whole seeds and tasks (a two-way bootstrap) --------------------
+
+
+def _loop_bootstrap(arrays: list[np.ndarray], reps: int, seed: int) -> np.ndarray:
+    """Replicate means, the plain way: draw task indices once per replicate (shared), then
+    each learner's seed indices, and average the selected rows and columns."""
+    rng = np.random.default_rng(seed)
+    n_tasks = arrays[0].shape[1]
+    task_draws = rng.integers(0, n_tasks, size=(reps, n_tasks))
+    seed_draws = [rng.integers(0, a.shape[0], size=(reps, a.shape[0])) for a in arrays]
+    means = np.empty((len(arrays), reps))
+    for r in range(reps):
+        for i, a in enumerate(arrays):
+            means[i, r] = np.mean([[a[s, t] for t in task_draws[r]] for s in seed_draws[i][r]])
+    return means
+
+
+def test_two_way_bootstrap_agrees_with_a_plain_loop() -> None:
+    rng = np.random.default_rng(9)
+    arrays = [rng.uniform(size=(3, 4)), rng.uniform(size=(5, 4))]
+    boot = stats.TwoWayBootstrap(arrays, reps=40, seed=3)
+    expected = _loop_bootstrap(arrays, reps=40, seed=3)
+    for i in range(len(arrays)):
+        np.testing.assert_allclose(boot.means(i), expected[i], rtol=1e-12)
+
+
+def test_seed_effects_widen_the_interval() -> None:
+    # The colour specialist of a full run: per-seed held-out means 0.13, 0.25, 0.46, 1.00, 0.58
+    # over 12 tasks. Seeds are the unit that varies: the interval must span most of that spread.
+    rng = np.random.default_rng(10)
+    per_seed = np.array([0.13, 0.25, 0.46, 1.00, 0.58])
+    scores = (rng.uniform(size=(5, 12)) < per_seed[:, None]).astype(float)
+    low, high = stats.interval_estimates({"colour": scores})["colour"].ci
+    assert low < 0.3 and high > 0.7
+
+
+@pytest.mark.parametrize("shape", [(2, 6), (5, 12), (5, 48)])
+def test_all_success_has_an_interval_below_one(shape: tuple[int, int]) -> None:
+    est = stats.interval_estimates({"ceiling": np.ones(shape)})["ceiling"]
+    assert est.mean == 1.0 and est.ci[0] < 1.0 and est.ci[1] == 1.0
+    floor = stats.interval_estimates({"floor": np.zeros(shape)})["floor"]
+    assert floor.ci[0] == 0.0 and floor.ci[1] > 0.0
+
+
+def test_the_bound_at_the_ceiling_tightens_with_more_seeds_or_tasks() -> None:
+    def lower(n_seeds: int, n_tasks: int) -> float:
+        return stats.interval_estimates({"a": np.ones((n_seeds, n_tasks))})["a"].ci[0]
+
+    assert lower(2, 12) < lower(5, 12) < lower(10, 12)
+    assert lower(5, 6) < lower(5, 12) < lower(5, 48)
+
+
+def test_gains_and_p_improvement_at_the_ceiling_are_not_zero_width() -> None:
+    gain = stats.meta_gain(np.ones((5, 12)), {"a": np.ones((5, 12)), "b": np.ones((5, 12))})
+    assert gain.mean == 0.0 and gain.ci[0] < 0.0 < gain.ci[1]
+    assert gain.p_improvement == 0.5 and gain.p_improvement_ci[0] < 0.5 < gain.p_improvement_ci[1]
+
+
+def test_detectable_gain_shrinks_with_more_tasks() -> None:
+    rng = np.random.default_rng(11)
+    sizes = [12, 48, 192]
+    found = []
+    for n_tasks in sizes:
+        meta, base = _bernoulli_rates(rng, 0.5, (5, n_tasks)), _bernoulli_rates(rng, 0.5, (5, n_tasks))
+        found.append(stats.meta_gain(meta, {"b": base}, reps=500).detectable_gain)
+    assert found[0] > found[1] > found[2] > 0
+
+
+# --- Coverage, by simulation with a known truth ---------------------------------------------
+# Success of learner L on seed s and task t: Bernoulli(Phi(mu_L + a_s + b_t)), seed effects
+# a ~ N(0, sd_seed) drawn per learner and seed, task effects b ~ N(0, sd_task) shared by the
+# learners (they play the same tasks), one episode per task. The population success rate is
+# then Phi(mu / sqrt(1 + sd_seed^2 + sd_task^2)); P(improvement) against a baseline is
+# 1/2 + (p_meta - p_baseline) / 2 for binary outcomes, its minimum over baselines taken at
+# the best baseline.
+
+COVERAGE_SIMULATIONS = 500
+NOMINAL = 0.95
+
+
+def _population_rate(mu: float, sd_seed: float, sd_task: float) -> float:
+    return float(norm.cdf(mu / np.sqrt(1 + sd_seed**2 + sd_task**2)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("mus", "sd_seed", "sd_task"),
+    [
+        # Seed effects as large as a full run's colour specialist, the meta-learner tied with the best.
+        ({"meta": 0.5, "a": 0.5, "b": 0.0, "c": -1.0}, 1.0, 0.7),
+        # A real gain of about 0.1, moderate seed effects.
+        ({"meta": 0.8, "a": 0.5, "b": 0.5, "c": -1.0}, 0.5, 0.7),
+        # Near the ceiling.
+        ({"meta": 2.0, "a": 2.0, "b": 1.5, "c": -1.0}, 0.5, 0.5),
+    ],
+    ids=["tie-large-seed-effects", "gain", "near-ceiling"],
+)
+def test_intervals_cover_the_truth(mus: dict, sd_seed: float, sd_task: float) -> None:
+    n_seeds, n_tasks = 5, 48
+    truth = {name: _population_rate(mu, sd_seed, sd_task) for name, mu in mus.items()}
+    baselines = [name for name in mus if name != "meta"]
+    true_gain = truth["meta"] - max(truth[name] for name in baselines)
+    rng = np.random.default_rng(12)
+    covered = {"success": 0, "gain": 0, "p_improvement": 0}
+    for sim in range(COVERAGE_SIMULATIONS):
+        task_effects = rng.normal(0, sd_task, n_tasks)
+        scores = {}
+        for name, mu in mus.items():
+            seed_effects = rng.normal(0, sd_seed, n_seeds)
+            p = norm.cdf(mu + seed_effects[:, None] + task_effects[None, :])
+            scores[name] = (rng.uniform(size=p.shape) < p).astype(float)
+        estimates = stats.interval_estimates(scores, reps=500, seed=sim)
+        covered["success"] += np.mean([estimates[n].ci[0] <= truth[n] <= estimates[n].ci[1] for n in mus])
+        gain = stats.meta_gain(scores["meta"], {n: scores[n] for n in baselines}, reps=500, seed=sim)
+        covered["gain"] += gain.ci[0] <= true_gain <= gain.ci[1]
+        covered["p_improvement"] += gain.p_improvement_ci[0] <= 0.5 + true_gain / 2 <= gain.p_improvement_ci[1]
+    rates = {key: value / COVERAGE_SIMULATIONS for key, value in covered.items()}
+    assert all(rate >= 0.90 for rate in rates.values()), f"nominal {NOMINAL:.0%} intervals covered: {rates}"

@@ -87,6 +87,11 @@ def checkpoint_steps(files: LearnerFiles) -> int:
     return int(read_json(state)["steps"]) if state.is_file() else 0
 
 
+def trained_or_checkpoint_steps(files: LearnerFiles) -> int:
+    """Env steps training continues from: the last checkpoint, else a finished learner, else 0."""
+    return checkpoint_steps(files) or storage.trained_steps(files)
+
+
 def training_config(learner: LearnerSpec, algo_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a saved learner must share with a run that reuses or resumes it."""
     return {

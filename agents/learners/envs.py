@@ -53,11 +53,67 @@ def env_factory(
     return make
 
 
-def make_vec(factory: Callable[[], gym.Env], n_envs: int, seed: int) -> VecEnv:
-    """DummyVecEnv (faster than subprocesses for this light physics on 2 cores) + VecMonitor."""
-    venv = DummyVecEnv([factory] * n_envs)
-    venv.seed(seed)
-    return VecMonitor(venv)
+class PadEpisode(gym.Wrapper):
+    """Every episode lasts exactly ``length`` steps: one that terminates early (the banana off
+    the table) stays in an absorbing state, its last observation with reward 0, until then.
+
+    So k episodes are exactly ``k * length`` steps, and a fixed-size rollout of that many
+    steps holds k whole episodes and nothing of a (k+1)-th. The end is reported as
+    ``terminated`` (nothing follows an absorbing state) with ``info["padded_steps"]``.
+    """
+
+    def __init__(self, env: gym.Env, length: int) -> None:
+        super().__init__(env)
+        self.length = length
+        self._steps, self._absorbed = 0, None
+
+    def reset(self, **kwargs):
+        self._steps, self._absorbed = 0, None
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        self._steps += 1
+        if self._absorbed is None:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            if terminated and self._steps < self.length:
+                self._absorbed = (obs, {**info, "padded_steps": 0})
+                return obs, reward, False, False, info
+        else:
+            obs, info = self._absorbed[0], {**self._absorbed[1], "padded_steps": self._absorbed[1]["padded_steps"] + 1}
+            self._absorbed = (obs, info)
+            reward, terminated, truncated = 0.0, False, False
+        if self._steps >= self.length:  # the end, whatever the wrapped env's own time limit
+            terminated = terminated or self._absorbed is not None
+            return obs, reward, terminated, not terminated, info
+        return obs, reward, terminated, truncated, info
+
+
+class SeededVecEnv(DummyVecEnv):
+    """A DummyVecEnv whose env ``i`` is seeded with ``seeds[i]`` at its first reset.
+
+    stable-baselines3 calls ``seed(s)`` with the policy's seed when it builds or loads a model,
+    which would seed env ``i`` with ``s + i`` (so seeds s and s + 1 would share envs): here
+    ``seed()`` re-applies the envs' own seeds instead.
+    """
+
+    def __init__(self, env_fns: list[Callable[[], gym.Env]], seeds: list[int]) -> None:
+        super().__init__(env_fns)
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"need one seed per env: {self.num_envs} envs, {len(seeds)} seeds")
+        self.env_seeds = [int(s) for s in seeds]
+        self.seed()
+
+    def seed(self, seed: int | None = None) -> list[int]:
+        self._seeds = list(self.env_seeds)  # VecEnv.reset passes these to each env's reset once
+        for env, env_seed in zip(self.envs, self.env_seeds):
+            env.action_space.seed(env_seed)
+        return list(self.env_seeds)
+
+
+def make_vec(factory: Callable[[], gym.Env], seeds: list[int]) -> VecEnv:
+    """One env per seed, each seeded (its task and start-state stream) with its own: a
+    DummyVecEnv (faster than subprocesses for this light physics on 2 cores) + VecMonitor."""
+    return VecMonitor(SeededVecEnv([factory] * len(seeds), seeds))
 
 
 def normalized_keys(observation_space: spaces.Dict, all_keys: bool = False) -> list[str]:

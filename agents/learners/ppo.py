@@ -13,7 +13,7 @@ from stable_baselines3 import PPO
 
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
-from banana_grasp.agents.learners.envs import EvalEnvs, make_vec, run_episode
+from banana_grasp.agents.learners.envs import EvalEnvs, PadEpisode, make_vec, run_episode
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, train_sb3
 from banana_grasp.envs import MAX_EPISODE_STEPS, Task
@@ -28,18 +28,19 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
 class PolicyAgent:
     """A trained PPO policy; adapts by fine-tuning.
 
-    ``adapt`` runs PPO updates on k x 100 steps (k episodes, unless one ends early) that it
-    collects on the task, from the trained weights, with the same settings
-    (``hyperparams.yaml: finetune``) for every learner; k = 0 changes no weight.
+    ``adapt`` collects k whole episodes of the task with the stochastic policy (an episode
+    that ends early is padded, see ``envs.PadEpisode``) and runs PPO updates on them from the
+    trained weights, with the same settings (``hyperparams.yaml: finetune``) for every
+    learner; k = 0 changes no weight.
     """
 
-    def __init__(self, learner: LearnerSpec, files: LearnerFiles, envs: EvalEnvs) -> None:
+    def __init__(self, learner: LearnerSpec, files: LearnerFiles, envs: EvalEnvs, finetune: dict | None = None) -> None:
         self.name, self.learner, self.files = learner.name, learner, files
         self.model, self.normalize = storage.load_model(files, PPO)
         self.normalize.training = False
         self._trained_state = copy.deepcopy(self.model.policy.state_dict())
         self._envs = envs
-        self._finetune = hyperparameters("finetune")
+        self._finetune = {**hyperparameters("finetune"), **(finetune or {})}
 
     def reset(self) -> None:
         self.model.policy.load_state_dict(self._trained_state)
@@ -47,10 +48,10 @@ class PolicyAgent:
     def adapt(self, task: Task, k: int, seed: int) -> None:
         if k == 0:
             return
-        n_steps = k * MAX_EPISODE_STEPS
-        venv = make_vec(lambda: self._envs.make(task), 1, seed)
+        n_steps = k * MAX_EPISODE_STEPS  # exactly k whole episodes (PadEpisode)
+        venv = make_vec(lambda: PadEpisode(self._envs.make(task), MAX_EPISODE_STEPS), [seed])
         model, normalize = storage.load_model(
-            self.files, PPO, venv, n_steps=n_steps, batch_size=min(n_steps, 100),
+            self.files, PPO, venv, n_steps=n_steps, batch_size=min(n_steps, self._finetune["batch_size"]),
             n_epochs=self._finetune["n_epochs"], learning_rate=self._finetune["learning_rate"], tensorboard_log=None,
         )  # fmt: skip
         normalize.training = False  # statistics stay those of training; only weights adapt

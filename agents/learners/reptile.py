@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners.checkpoints import CurveAndCheckpoint, finish, save_checkpoint, training_config
 from banana_grasp.agents.learners.envs import env_factory, make_vec
 from banana_grasp.agents.learners.ppo import POLICY, load_agent
@@ -29,9 +29,9 @@ from banana_grasp.envs import Task, task_distribution
 __all__ = ["load_agent", "train"]
 
 
-def _pinned_env(learner: LearnerSpec, task: Task, seed: int, settings: TrainSettings, shared: VecNormalize):
+def _pinned_env(learner: LearnerSpec, task: Task, seeds: list[int], settings: TrainSettings, shared: VecNormalize):
     hp = hyperparameters(learner.hyperparameters)
-    venv = make_vec(env_factory(learner, settings.train_tasks(learner), task=task), hp["n_envs"], seed)
+    venv = make_vec(env_factory(learner, settings.train_tasks(learner), task=task), seeds)
     # The same settings as the shared wrapper that new_model built (hyperparams.yaml: normalize).
     normalize = VecNormalize(venv, norm_obs_keys=shared.norm_obs_keys, **hp["normalize"])
     normalize.obs_rms, normalize.ret_rms = shared.obs_rms, shared.ret_rms  # same objects: stats accumulate
@@ -43,10 +43,11 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     n_envs, inner_updates, epsilon = hp["n_envs"], hp["inner_updates"], hp["meta_step_size"]
     started = time.perf_counter()
     tasks = task_distribution(learner.variation, "train", settings.position_layout)
-    first = lambda: make_vec(env_factory(learner, settings.train_tasks(learner)), n_envs, seed)
+    streams = SeedStreams(seed)
+    first = lambda: make_vec(env_factory(learner, settings.train_tasks(learner)), streams.envs(n_envs))
     model, shared = start_or_resume(learner, PPO, POLICY, None, seed, files, settings, make_venv=first)
     inner_steps = inner_updates * model.n_steps * n_envs
-    # The meta-iteration index seeds its task draw, so a resumed run continues the sequence.
+    # The meta-iteration index keys its task draw and envs, so a resumed run continues the sequence.
     iteration = model.num_timesteps // inner_steps
     # Checkpoints only between meta-iterations: mid-iteration weights are adapted to one task,
     # not the meta-initialisation, and the iteration count is recovered from the steps.
@@ -54,8 +55,8 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     config = training_config(learner, settings.algo_overrides)
     last_checkpoint = model.num_timesteps
     while model.num_timesteps < steps:
-        rng = np.random.default_rng([seed, iteration])
-        env = _pinned_env(learner, tasks.sample(rng), seed + iteration, settings, shared)
+        task = tasks.sample(streams.tasks(iteration))
+        env = _pinned_env(learner, task, streams.envs(n_envs, iteration), settings, shared)
         model.set_env(env)  # resets into the new task
         before = {k: v.clone() for k, v in model.policy.state_dict().items()}
         model.learn(inner_steps, callback=callback, reset_num_timesteps=False, tb_log_name="run")

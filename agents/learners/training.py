@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from banana_grasp.agents.common.curves import truncate_curve
 from banana_grasp.agents.common.files import read_json
 from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.checkpoints import (
     CHECKPOINT_EVERY,
@@ -29,6 +30,7 @@ from banana_grasp.agents.learners.checkpoints import (
     check_reusable,
     finish,
     resume_point,
+    trained_or_checkpoint_steps,
     training_config,
 )
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec, normalized_keys
@@ -76,12 +78,13 @@ def new_model(
     tensorboard: Path | None,
     **overrides: Any,
 ) -> BaseAlgorithm:
-    """A fresh model with the learner's hyperparameters, on ``venv`` wrapped in its VecNormalize."""
+    """A fresh model with the learner's hyperparameters, on ``venv`` wrapped in its VecNormalize;
+    its initialisation and sampling seeded by the policy stream of training seed ``seed``."""
     hp = hyperparameters(learner.hyperparameters)
     normalize = VecNormalize(
         venv, norm_obs_keys=normalized_keys(venv.observation_space, learner.normalize_all_keys), **hp["normalize"]
     )
-    return algo(policy, normalize, seed=seed, device="cpu", verbose=0,
+    return algo(policy, normalize, seed=SeedStreams(seed).policy(), device="cpu", verbose=0,
                 tensorboard_log=tensorboard and str(tensorboard), **{**hp["algo"], **overrides})  # fmt: skip
 
 
@@ -126,7 +129,9 @@ def train_sb3(
     started = time.perf_counter()
     hp = hyperparameters(learner.hyperparameters)
     factory = env_factory(learner, settings.train_tasks(learner), trial_episodes=settings.trial_episodes)
-    venv = make_vec(factory, hp["n_envs"], seed)
+    # A resumed training gets envs of its own (keyed by its step count), not a replay of the first.
+    resumed_at = trained_or_checkpoint_steps(files)
+    venv = make_vec(factory, SeedStreams(seed).envs(hp["n_envs"], *([resumed_at] if resumed_at else [])))
     model, _ = start_or_resume(learner, algo, policy, venv, seed, files, settings)
     config = training_config(learner, settings.algo_overrides)
     callback = CurveAndCheckpoint(files, settings.checkpoint_every, settings.on_rollout, config)

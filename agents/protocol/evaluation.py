@@ -1,9 +1,10 @@
 """The evaluation protocol: the same held-out tasks and adaptation budget for every learner.
 
-For each held-out task: ``reset()`` the agent, play ``eval_episodes`` zero-shot episodes,
-``adapt`` with ``k`` episodes of the task, play ``eval_episodes`` adapted episodes. Success
-is ``info["is_success"]`` at the **last step** of an episode (the banana must still be
-held when time runs out, not merely lifted at some point).
+For each held-out task and each adaptation budget k: ``reset()`` the agent, ``adapt`` with
+k episodes of the task (k = 0: zero-shot), play ``eval_episodes`` evaluation episodes.
+Success is ``info["is_success"]`` at the **last step** of an episode (the banana must still
+be held when time runs out, not merely lifted at some point). Every learner and seed plays
+the same tasks with the same episode seeds (common random numbers).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from banana_grasp.agents.protocol.agent import Agent
 from banana_grasp.agents.protocol.presets import EvalProtocol
 from banana_grasp.envs import Task
 
-PHASES = ("train", "zero-shot", "adapted")
+PHASES = ("train", "heldout")
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,8 @@ class Outcome:
 
     learner: str
     seed: int
-    phase: str  # train (own training variation), zero-shot or adapted (held-out tasks)
+    phase: str  # train (own training variation) or heldout (the protocol's evaluation tasks)
+    k: int  # adaptation episodes before this one (0 in phase train)
     task: int  # index of the task in its list
     episode: int
     success: bool
@@ -39,25 +41,23 @@ class Outcome:
 _SEED_TAGS = (*PHASES, "adaptation")
 
 
-def episode_seed(seed: int, task: int, episode: int, tag: str) -> int:
-    """A seed of its own for each (training seed, task, episode, phase or adaptation)."""
-    return int(np.random.SeedSequence([seed, task, episode, _SEED_TAGS.index(tag)]).generate_state(1)[0])
+def episode_seed(seed: int, task: int, episode: int, tag: str, k: int = 0) -> int:
+    """A seed of its own for each (training seed, task, episode, phase or adaptation, k)."""
+    return int(np.random.SeedSequence([seed, task, episode, _SEED_TAGS.index(tag), k]).generate_state(1)[0])
 
 
-def evaluate_heldout(agent: Agent, tasks: list[Task], k: int, episodes: int, seed: int) -> list[Outcome]:
-    """Zero-shot and k-episode-adapted success of ``agent`` on each task."""
-    if k < 0 or episodes < 1:
-        raise ValueError(f"need k >= 0 and episodes >= 1; got k={k}, episodes={episodes}")
+def evaluate_heldout(agent: Agent, tasks: list[Task], ks: tuple[int, ...], episodes: int, seed: int) -> list[Outcome]:
+    """Success of ``agent`` on each task after each adaptation budget in ``ks``."""
+    if not ks or min(ks) < 0 or episodes < 1:
+        raise ValueError(f"need adaptation budgets k >= 0 and episodes >= 1; got k={ks}, episodes={episodes}")
     outcomes = []
     for t, task in enumerate(tasks):
-        agent.reset()
-        phases = ("zero-shot", "adapted") if k > 0 else ("zero-shot",)
-        for phase in phases:
-            if phase == "adapted":
-                agent.adapt(task, k, episode_seed(seed, t, 0, "adaptation"))
+        for k in ks:
+            agent.reset()
+            agent.adapt(task, k, episode_seed(seed, t, 0, "adaptation", k))
             for e in range(episodes):
-                success, _ = agent.rollout(task, episode_seed(seed, t, e, phase))
-                outcomes.append(Outcome(agent.name, seed, phase, t, e, success))
+                success, _ = agent.rollout(task, episode_seed(seed, t, e, "heldout", k))
+                outcomes.append(Outcome(agent.name, seed, "heldout", k, t, e, success))
     agent.reset()
     return outcomes
 
@@ -66,7 +66,7 @@ def evaluate_train(agent: Agent, tasks: list[Task], seed: int) -> list[Outcome]:
     """Zero-shot success on tasks of the learner's own training variation (one episode each)."""
     agent.reset()
     return [
-        Outcome(agent.name, seed, "train", t, 0, agent.rollout(task, episode_seed(seed, t, 0, "train"))[0])
+        Outcome(agent.name, seed, "train", 0, t, 0, agent.rollout(task, episode_seed(seed, t, 0, "train"))[0])
         for t, task in enumerate(tasks)
     ]
 
@@ -83,15 +83,17 @@ def evaluate_one(spec: LearnerSpec, files: LearnerFiles | None, protocol: EvalPr
     return outcomes
 
 
-def success_matrix(outcomes: list[Outcome], learner: str, phase: str, seeds: list[int], n_tasks: int) -> np.ndarray:
-    """(n_seeds, n_tasks) mean success per seed and task, for the statistics."""
+def success_matrix(
+    outcomes: list[Outcome], learner: str, phase: str, k: int, seeds: list[int], n_tasks: int
+) -> np.ndarray:
+    """(n_seeds, n_tasks) mean success per seed and task after k adaptation episodes, for the statistics."""
     total = np.zeros((len(seeds), n_tasks))
     count = np.zeros((len(seeds), n_tasks))
     index = {s: i for i, s in enumerate(seeds)}
     for o in outcomes:
-        if o.learner == learner and o.phase == phase and o.seed in index:
+        if o.learner == learner and o.phase == phase and o.k == k and o.seed in index:
             total[index[o.seed], o.task] += o.success
             count[index[o.seed], o.task] += 1
     if (count == 0).any():
-        raise ValueError(f"no {phase} outcomes for learner {learner!r} on some seed/task")
+        raise ValueError(f"no {phase} outcomes (k={k}) for learner {learner!r} on some seed/task")
     return total / count

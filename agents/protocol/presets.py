@@ -22,13 +22,14 @@ class EvalProtocol:
     """What every learner is evaluated on, with the same budgets for all.
 
     ``heldout_tasks`` tasks of ``variation``/``split`` (by default the held-out combined
-    variation): ``eval_episodes`` episodes zero-shot, then ``k`` adaptation episodes, then
-    ``eval_episodes`` episodes again; and ``train_tasks`` tasks of each trained learner's own
-    training variation, one episode each. ``task_seed`` draws the task lists, the same for
-    every learner and seed.
+    variation): for each adaptation budget in ``k`` (0 = zero-shot), the agent is reset,
+    spends that many whole episodes of the task adapting, then plays ``eval_episodes``
+    evaluation episodes; and ``train_tasks`` tasks of each trained learner's own training
+    variation, one episode each. ``task_seed`` draws the task lists, the same for every
+    learner and seed. The meta-gain's headline is at the largest k.
     """
 
-    k: int = 1
+    k: tuple[int, ...] = (0, 1)
     eval_episodes: int = 2
     heldout_tasks: int = 12
     train_tasks: int = 10
@@ -45,9 +46,15 @@ class EvalProtocol:
         ):
             if value not in allowed:
                 raise ValueError(f"protocol: unknown {label} {value!r}; allowed: {', '.join(allowed)}")
-        for label, value, least in (("k", self.k, 0), ("eval_episodes", self.eval_episodes, 1),
+        valid = isinstance(self.k, (int, list, tuple)) and not isinstance(self.k, bool)
+        ks = (self.k,) if isinstance(self.k, int) else tuple(self.k) if valid else ()
+        is_count = lambda k: isinstance(k, int) and not isinstance(k, bool) and k >= 0
+        if not ks or not all(is_count(k) for k in ks) or list(ks) != sorted(set(ks)):
+            raise ValueError(f"protocol: k must be a non-empty increasing list of integers >= 0; got {self.k!r}")
+        object.__setattr__(self, "k", ks)
+        for label, value, least in (("eval_episodes", self.eval_episodes, 1),
                                     ("heldout_tasks", self.heldout_tasks, 1), ("train_tasks", self.train_tasks, 1)):  # fmt: skip
-            if not isinstance(value, int) or value < least:
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"protocol: {label} must be an integer >= {least}; got {value!r}")
 
     @property
@@ -67,9 +74,14 @@ class EvalProtocol:
         return "held-out" if self.heldout_combined else f"{self.variation}/{self.split}"
 
     @property
-    def gain_phase(self) -> str:
-        """The phase the meta-gain is measured in: after adaptation, or zero-shot when k = 0."""
-        return "adapted" if self.k > 0 else "zero-shot"
+    def headline_k(self) -> int:
+        """The adaptation budget of the headline meta-gain: the largest."""
+        return self.k[-1]
+
+    @property
+    def trial_episodes(self) -> int:
+        """Episodes per trial of a learner that adapts in context: enough for the largest k."""
+        return self.headline_k + 1
 
     def evaluation_tasks(self) -> list[Task]:
         return sample_tasks(self.heldout_tasks, self.task_seed, self.evaluated_on)

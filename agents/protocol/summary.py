@@ -1,4 +1,4 @@
-"""From evaluation outcomes to the numbers of the comparison: success with CIs, meta-gain."""
+"""From evaluation outcomes to the numbers of the comparison: success with CIs, meta-gains."""
 
 from __future__ import annotations
 
@@ -11,41 +11,41 @@ from banana_grasp.agents.protocol.presets import EvalProtocol
 def summarize(
     outcomes: list[Outcome], learners: list[LearnerSpec], seeds: list[int], protocol: EvalProtocol, reps: int = 2000
 ) -> dict:
-    """Per-learner success (train, held-out zero-shot, held-out adapted) and meta-gains.
-
-    The meta-gain is measured after adaptation (phase ``adapted``, or ``zero-shot`` when
-    k = 0) against the best single-task learner, the max re-taken in each bootstrap
-    replicate, and against the multi-task learner.
+    """Per learner: success on its own training variation and on the evaluation tasks after
+    each adaptation budget k, with CIs; per meta-learner and k: the gain over the best
+    single-task learner (the max re-taken in each bootstrap replicate) and over the
+    multi-task learner. JSON keys for k are strings (``"0"``, ``"1"``, ...).
     """
-    adapted_phase = protocol.gain_phase
-    scores = {phase: {} for phase in ("train", "zero-shot", adapted_phase)}
-    for spec in learners:
-        # Untrained references (random, expert) are only measured held out.
-        phases = ("zero-shot", adapted_phase) + (("train",) if spec.trained else ())
-        for phase in phases:
-            n_tasks = protocol.train_tasks if phase == "train" else protocol.heldout_tasks
-            scores[phase][spec.name] = success_matrix(outcomes, spec.name, phase, seeds, n_tasks)
-    estimates = {phase: stats.interval_estimates(table, reps=reps) for phase, table in scores.items() if table}
+    heldout = {
+        k: {s.name: success_matrix(outcomes, s.name, "heldout", k, seeds, protocol.heldout_tasks) for s in learners}
+        for k in protocol.k
+    }
+    own = {
+        s.name: success_matrix(outcomes, s.name, "train", 0, seeds, protocol.train_tasks) for s in learners if s.trained
+    }
+    heldout_estimates = {k: stats.interval_estimates(scores, reps=reps) for k, scores in heldout.items()}
+    own_estimates = stats.interval_estimates(own, reps=reps) if own else {}
     table = {}
     for spec in learners:
-        row = {"role": spec.role, "kind": spec.kind, "variation": spec.variation, "greyscale": spec.greyscale}
-        train = estimates.get("train", {}).get(spec.name)
-        row["train_success"] = train.as_dict() if train else None
-        row["heldout_success"] = estimates["zero-shot"][spec.name].as_dict()
-        row["heldout_success_adapted"] = estimates[adapted_phase][spec.name].as_dict()
-        table[spec.name] = row
+        table[spec.name] = {
+            "role": spec.role,
+            "kind": spec.kind,
+            "variation": spec.variation,
+            "greyscale": spec.greyscale,
+            "train_success": own_estimates[spec.name].as_dict() if spec.name in own_estimates else None,
+            "heldout_success": {str(k): heldout_estimates[k][spec.name].as_dict() for k in protocol.k},
+        }
 
-    adapted = scores[adapted_phase]
-    singles = {s.name: adapted[s.name] for s in learners if s.role == "single-task"}
+    singles = [s.name for s in learners if s.role == "single-task"]
     multitask = [s.name for s in learners if s.role == "multi-task"]
-    gains = {}
+    gains: dict[str, dict] = {}
     for meta in (s.name for s in learners if s.role == "meta"):
-        gain = {}
-        if singles:
-            gain["vs_best_single"] = stats.meta_gain(adapted[meta], singles, reps=reps).as_dict()
-        if multitask:
-            gain["vs_multitask"] = stats.meta_gain(
-                adapted[meta], {multitask[0]: adapted[multitask[0]]}, reps=reps
-            ).as_dict()
-        gains[meta] = gain
-    return {"learners": table, "meta_gain": gains, "gain_phase": adapted_phase}
+        gains[meta] = {}
+        for k, scores in heldout.items():
+            gain = {}
+            if singles:
+                gain["vs_best_single"] = stats.meta_gain(scores[meta], {n: scores[n] for n in singles}, reps=reps)
+            if multitask:
+                gain["vs_multitask"] = stats.meta_gain(scores[meta], {multitask[0]: scores[multitask[0]]}, reps=reps)
+            gains[meta][str(k)] = {label: estimate.as_dict() for label, estimate in gain.items()}
+    return {"learners": table, "meta_gain": gains, "k": list(protocol.k), "headline_k": protocol.headline_k}

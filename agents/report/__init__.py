@@ -56,9 +56,9 @@ def write_report(run: RunLayout, preset: Preset, wall_seconds: float) -> Path:
         "wall_seconds": round(wall_seconds, 1),
     }
     run.plots.mkdir(parents=True, exist_ok=True)
-    plot_success(run.plots / "success.png", summary, protocol.k)
+    plot_success(run.plots / "success.png", summary, protocol.tasks_label)
     plot_curves(run.plots / "curves.png", run, trained, seeds)
-    plot_adaptation(run.plots / "adaptation.png", summary, protocol.k)
+    plot_adaptation(run.plots / "adaptation.png", summary, protocol.tasks_label)
     write_json_atomic(run.results_json, results)
     videos = [run.video(i) for i in range(preset.video_tasks) if run.video(i).is_file()]
     videos = [str(path.relative_to(run.root)) for path in videos]

@@ -21,21 +21,23 @@ def _save_figure(figure, path: Path) -> None:
     tmp.replace(path)
 
 
-def plot_success(path: Path, summary: dict, k: int) -> None:
-    names = list(summary["learners"])
+def plot_success(path: Path, summary: dict, tasks: str = "held-out") -> None:
+    """Success on the evaluation tasks per learner, one bar per adaptation budget k."""
+    names, ks = list(summary["learners"]), [str(k) for k in summary["k"]]
     x = np.arange(len(names))
+    width = 0.8 / len(ks)
     figure, axis = plt.subplots(figsize=(max(6, 1.1 * len(names)), 3.8))
-    for offset, key, label in (
-        (-0.2, "heldout_success", "zero-shot"),
-        (0.2, "heldout_success_adapted", f"after k={k}"),
-    ):
-        means = np.array([summary["learners"][n][key]["mean"] for n in names])
-        cis = np.array([summary["learners"][n][key]["ci"] for n in names])
-        axis.bar(x + offset, means, 0.4, label=label, yerr=[means - cis[:, 0], cis[:, 1] - means], capsize=3)
+    for index, k in enumerate(ks):
+        estimates = [summary["learners"][n]["heldout_success"][k] for n in names]
+        means = np.array([e["mean"] for e in estimates])
+        cis = np.array([e["ci"] for e in estimates])
+        label = "zero-shot" if k == "0" else f"after k={k}"
+        axis.bar(x + (index - (len(ks) - 1) / 2) * width, means, width, label=label,
+                 yerr=[means - cis[:, 0], cis[:, 1] - means], capsize=3)  # fmt: skip
     axis.set_xticks(x, names, rotation=30, ha="right")
     axis.set_ylim(0, 1.05)
-    axis.set_ylabel("held-out success (95% CI)")
-    axis.set_title("Held-out combined tasks (new colours x new positions)")
+    axis.set_ylabel(f"{tasks} success (95% CI)")
+    axis.set_title(f"Success on the {tasks} tasks")
     axis.legend()
     _save_figure(figure, path)
 
@@ -75,18 +77,20 @@ def plot_curves(path: Path, run: RunLayout, names: list[str], seeds: list[int]) 
     _save_figure(figure, path)
 
 
-def plot_adaptation(path: Path, summary: dict, k: int) -> None:
+def plot_adaptation(path: Path, summary: dict, tasks: str = "held-out") -> None:
+    """Success against the adaptation budget k, one line per learner."""
     figure, axis = plt.subplots(figsize=(5.5, 4))
+    ks = np.array(summary["k"], dtype=float)
+    spread = 0.015 * max(ks.max(), 1)
     for index, (name, row) in enumerate(summary["learners"].items()):
-        means = [row["heldout_success"]["mean"], row["heldout_success_adapted"]["mean"]]
-        lows = [row["heldout_success"]["ci"][0], row["heldout_success_adapted"]["ci"][0]]
-        highs = [row["heldout_success"]["ci"][1], row["heldout_success_adapted"]["ci"][1]]
-        ks = np.array([0, k]) + (index - len(summary["learners"]) / 2) * 0.015 * max(k, 1)
-        axis.errorbar(ks, means, yerr=[np.subtract(means, lows), np.subtract(highs, means)], marker="o",
-                      capsize=3, label=name)  # fmt: skip
-    axis.set_xticks([0, k])
+        estimates = [row["heldout_success"][str(k)] for k in summary["k"]]
+        means = np.array([e["mean"] for e in estimates])
+        lows, highs = np.array([e["ci"][0] for e in estimates]), np.array([e["ci"][1] for e in estimates])
+        offset = (index - len(summary["learners"]) / 2) * spread
+        axis.errorbar(ks + offset, means, yerr=[means - lows, highs - means], marker="o", capsize=3, label=name)
+    axis.set_xticks(ks)
     axis.set_xlabel("adaptation episodes k")
-    axis.set_ylabel("held-out success (95% CI)")
+    axis.set_ylabel(f"{tasks} success (95% CI)")
     axis.set_ylim(0, 1.05)
     axis.legend(fontsize=7)
     axis.set_title("Success vs adaptation budget")

@@ -28,32 +28,52 @@ def _fmt(estimate: dict | None) -> str:
     return f"{estimate['mean']:.2f} [{low:.2f}, {high:.2f}]"
 
 
-def markdown_tables(summary: dict, k: int, tasks: str = "held-out") -> str:
-    """The success table and the meta-gain table; ``tasks`` names the evaluation tasks in the headers."""
+def markdown_tables(summary: dict, tasks: str = "held-out") -> str:
+    """The success table (own variation, then the evaluation tasks after each k) and the
+    meta-gain tables; ``tasks`` names the evaluation tasks in the headers."""
+    ks = [str(k) for k in summary["k"]]
     lines = [
-        f"| learner | role | trained on | own-variation success | {tasks}, zero-shot | {tasks}, after k={k} |",
-        "|---|---|---|---:|---:|---:|",
+        "| learner | role | trained on | own-variation success | "
+        + " | ".join(f"{tasks}, {'zero-shot' if k == '0' else f'after k={k}'}" for k in ks)
+        + " |",
+        "|---|---|---|---:|" + "---:|" * len(ks),
     ]
     for name, row in summary["learners"].items():
         variation = row["variation"] + (" (grey)" if row["greyscale"] else "")
-        lines.append(
-            f"| {name} | {row['role']} | {variation} | {_fmt(row['train_success'])} | "
-            f"{_fmt(row['heldout_success'])} | {_fmt(row['heldout_success_adapted'])} |"
-        )
+        cells = [_fmt(row["train_success"])] + [_fmt(row["heldout_success"][k]) for k in ks]
+        lines.append(f"| {name} | {row['role']} | {variation} | " + " | ".join(cells) + " |")
     if summary["meta_gain"]:
-        lines += ["", "| meta-learner | gain vs | gain [95% CI] | P(meta > baseline) |", "|---|---|---:|---:|"]
-        for meta, gains in summary["meta_gain"].items():
-            for label, gain in gains.items():
-                against = (
-                    "best single-task (" + ", ".join(gain["baselines"]) + ")"
-                    if label == "vs_best_single"
-                    else gain["baselines"][0]
-                )
-                low, high = gain["ci"]
-                lines.append(
-                    f"| {meta} | {against} | {gain['mean']:+.2f} [{low:+.2f}, {high:+.2f}] | "
-                    f"{gain['p_improvement']:.2f} |"
-                )
+        lines += [
+            "",
+            "| meta-learner | k | gain vs | gain [95% CI] | detectable gain | P(improvement) [95% CI] |",
+            "|---|---:|---|---:|---:|---:|",
+        ]
+        for meta, per_k in summary["meta_gain"].items():
+            for k, gains in per_k.items():
+                for label, gain in gains.items():
+                    best_single = label == "vs_best_single"
+                    against = "best single-task" if best_single else gain["baselines"][0]
+                    low, high = gain["ci"]
+                    p_low, p_high = gain["p_improvement_ci"]
+                    p_label = "min " if best_single and len(gain["baselines"]) > 1 else ""
+                    lines.append(
+                        f"| {meta} | {k} | {against} | {gain['mean']:+.2f} [{low:+.2f}, {high:+.2f}] | "
+                        f"{gain['detectable_gain']:.2f} | {p_label}{gain['p_improvement']:.2f} "
+                        f"[{p_low:.2f}, {p_high:.2f}] |"
+                    )
+        headline = str(summary["headline_k"])
+        each = [
+            (m, g[headline]["vs_best_single"])
+            for m, g in summary["meta_gain"].items()
+            if "vs_best_single" in g[headline]
+        ]
+        if each:
+            names = each[0][1]["baselines"]
+            lines += ["", f"P(improvement) after k={headline} against each single-task learner:", "",
+                      "| meta-learner | " + " | ".join(f"vs {n}" for n in names) + " |",
+                      "|---|" + "---:|" * len(names)]  # fmt: skip
+            for meta, gain in each:
+                lines.append(f"| {meta} | " + " | ".join(_fmt(gain["p_improvement_each"][n]) for n in names) + " |")
     return "\n".join(lines)
 
 

@@ -10,51 +10,83 @@ from banana_grasp.agents.protocol.presets import Preset
 from banana_grasp.agents.report.tables import markdown_tables, speed_table
 
 
-def _describe_gain(meta: str, gain: dict, against: str) -> str:
+def learned_seeds(speed: dict, name: str) -> tuple[int, int]:
+    """(seeds of ``name`` that reached 90% training success on their own variation, seeds)."""
+    row = speed.get(name)
+    if row is None:  # untrained references are not flagged
+        return 0, 0
+    return row["seeds_reaching_90_percent"], len(row["to_90_percent"])
+
+
+def did_not_learn(speed: dict, name: str) -> bool:
+    reached, seeds = learned_seeds(speed, name)
+    return seeds > 0 and reached < seeds
+
+
+def gain_verdict(gain: dict, best_baseline: float) -> str:
+    """What the gain's interval says; a ceiling where even a perfect meta-learner could not
+    gain as much as this run can detect."""
     low, high = gain["ci"]
     if low > 0:
-        verdict = "a gain the bootstrap supports"
-    elif high < 0:
-        verdict = "a loss: the meta-learner is worse"
-    else:
-        verdict = "the interval includes zero, so these runs show no gain"
-    return (f"{meta} vs {against}: {gain['mean']:+.2f} (95% CI [{low:+.2f}, {high:+.2f}], "
-            f"P(improvement) {gain['p_improvement']:.2f}): {verdict}.")  # fmt: skip
+        return "a gain"
+    if high < 0:
+        return "a loss"
+    if 1.0 - best_baseline < gain["detectable_gain"]:
+        return (f"a tie at the ceiling: the best baseline scored {best_baseline:.2f}, leaving less room "
+                f"than the smallest gain this run could detect ({gain['detectable_gain']:.2f}), so this setting "
+                "cannot show a gain")  # fmt: skip
+    return f"a tie: the interval includes zero (the smallest gain this run could detect: {gain['detectable_gain']:.2f})"
+
+
+def _describe_gain(meta: str, gain: dict, against: str, best_baseline: float) -> str:
+    low, high = gain["ci"]
+    p_low, p_high = gain["p_improvement_ci"]
+    return (f"{meta} vs {against}: {gain['mean']:+.2f} (95% CI [{low:+.2f}, {high:+.2f}]; P(improvement) "
+            f"{gain['p_improvement']:.2f} [{p_low:.2f}, {p_high:.2f}]): {gain_verdict(gain, best_baseline)}.")  # fmt: skip
 
 
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def finding(summary: dict, k: int, tasks: str = "held-out") -> str:
-    rows = summary["learners"]
-    learned = {name: row for name, row in rows.items() if row["role"] != "reference"}
-    top = max(row["heldout_success_adapted"]["mean"] for row in learned.values())
-    best = [name for name, row in learned.items() if row["heldout_success_adapted"]["mean"] == top]
+def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
+    rows, k = summary["learners"], summary["headline_k"]
+    after = {name: row["heldout_success"][str(k)] for name, row in rows.items()}
+    learned = [name for name, row in rows.items() if row["role"] != "reference"]
+    top = max(after[name]["mean"] for name in learned)
+    best = [name for name in learned if after[name]["mean"] == top]
     if top == 0.0:
-        parts = [
-            (
-                f"No learner lifted a banana on the {tasks} tasks: at these budgets nothing has learned yet "
-                "(see the learning curves), so the gains below compare zeros."
-            )
-        ]
+        parts = [f"No learner lifted a banana on the {tasks} tasks after k={k}."]
     elif len(best) == 1:
         parts = [f"On the {tasks} tasks the best learner after k={k} was {best[0]} ({top:.2f})."]
     else:
         parts = [f"On the {tasks} tasks {_names(best)} tied for the best success after k={k} ({top:.2f})."]
-    for meta, gains in summary["meta_gain"].items():
-        if "vs_best_single" in gains:
-            parts.append(_describe_gain(meta, gains["vs_best_single"], "the best single-task learner"))
-        if "vs_multitask" in gains:
-            parts.append(_describe_gain(meta, gains["vs_multitask"], "the multi-task learner"))
+    unlearned = [name for name in rows if did_not_learn(speed, name)]
+    if unlearned:
+        counts = ", ".join(f"{name} {learned_seeds(speed, name)[0]} of {learned_seeds(speed, name)[1]}"
+                           for name in unlearned)  # fmt: skip
+        parts.append(f"Did not reach 90% training success on their own variation on every seed within the budget "
+                     f"(seeds that did: {counts}).")  # fmt: skip
+    for meta, per_k in summary["meta_gain"].items():
+        gains = per_k[str(k)]
+        if did_not_learn(speed, meta):
+            parts.append(f"{meta} did not learn within the budget: no verdict.")
+            continue
+        for label, against in (("vs_best_single", "the best single-task learner"), ("vs_multitask", None)):
+            if label not in gains:
+                continue
+            gain = gains[label]
+            against = against or gain["baselines"][0]
+            best_baseline = max(after[name]["mean"] for name in gain["baselines"])
+            parts.append(_describe_gain(meta, gain, against, best_baseline))
         if kind(rows[meta]["kind"]).in_context and k > 0:
-            first, later = rows[meta]["heldout_success"], rows[meta]["heldout_success_adapted"]
+            first, later = rows[meta]["heldout_success"]["0"], after[meta]
             if later["ci"][0] > first["ci"][1]:
-                verdict = "memory of the earlier episode(s) helped"
+                verdict = "higher after the earlier episode(s)"
             elif later["ci"][1] < first["ci"][0]:
-                verdict = "the later episode was worse"
+                verdict = "lower after the earlier episode(s)"
             else:
-                verdict = "no measurable difference (the CIs overlap)"
+                verdict = "a tie (the intervals overlap)"
             parts.append(
                 f"{meta} succeeded {first['mean']:.2f} in the first episode of a trial and {later['mean']:.2f} "
                 f"after {k} episode(s) of the task in memory: {verdict}."
@@ -63,13 +95,10 @@ def finding(summary: dict, k: int, tasks: str = "held-out") -> str:
     if singles:
         scores = ", ".join(
             f"{name} (trained on {row['variation']}{', greyscale' if row['greyscale'] else ''}) "
-            f"{row['heldout_success']['mean']:.2f}"
+            f"{row['heldout_success']['0']['mean']:.2f}"
             for name, row in singles.items()
         )
-        parts.append(
-            f"Zero-shot on the {tasks} tasks, the single-task learners scored: {scores}. How much of these "
-            "tasks a single-task learner already solves is what any meta-learner must beat."
-        )
+        parts.append(f"Zero-shot on the {tasks} tasks, the single-task learners scored: {scores}.")
     return " ".join(parts)
 
 
@@ -85,19 +114,22 @@ def report_markdown(preset: Preset, results: dict, summary: dict, videos: list[s
 
 What was run: {len(preset.learners)} learners x seeds {seeds}; training budgets (env steps) {preset.train_steps};
 {scope}: {protocol.heldout_tasks} tasks of `{results["env_id"]}` ({what},
-{protocol.position_layout} position split), k = {protocol.k} adaptation episode(s) per task, then
-{protocol.eval_episodes} evaluation episode(s) per task; success = `info["is_success"]` at the last step.
+{protocol.position_layout} position split); for each adaptation budget k in {list(protocol.k)} (whole episodes
+of the task), {protocol.eval_episodes} evaluation episode(s) per task; success = `info["is_success"]` at the
+last step.
 banana-grasp {versions["banana-grasp"]}, mujoco {versions["mujoco"]}, gymnasium {versions["gymnasium"]},
 stable-baselines3 {versions["stable-baselines3"]}, sb3-contrib {versions["sb3-contrib"]}, torch {versions["torch"]}.
 Written {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; this invocation took {wall_minutes:.1f} min
 (finished jobs of an earlier, interrupted invocation are reused, not counted).
 
-Success rates are means over seeds and tasks with stratified-bootstrap 95% CIs (rliable). The meta-gain is
-success(meta-learner) - max over the single-task learners, the max re-taken in each bootstrap replicate;
-P(improvement) is the probability that a run of the meta-learner beats a run of that replicate's best
-single-task learner on a task (ties count half).
+Success rates are means over seeds and tasks with 95% CIs from a two-way bootstrap (whole training seeds
+and tasks resampled; see `banana_grasp.agents.protocol.stats`). The meta-gain is success(meta-learner) -
+max over the single-task learners, the max re-taken in each bootstrap replicate; P(improvement) is the
+probability that a run of the meta-learner beats a run of a single-task learner on a task (ties count
+half), against each, the minimum over them as the headline. "Detectable" is the smallest true gain this
+run would find (interval above zero) with 80% power, from the spread it measured.
 
-{markdown_tables(summary, protocol.k, tasks)}
+{markdown_tables(summary, tasks)}
 
 Training (success of the training rollouts, stochastic policy; 90% = mean of 3 consecutive rollouts;
 wall time on this machine with {os.cpu_count()} cores shared by the parallel jobs):
@@ -106,7 +138,7 @@ wall time on this machine with {os.cpu_count()} cores shared by the parallel job
 
 ## Finding
 
-{finding(summary, protocol.k, "held-out combined" if protocol.heldout_combined else tasks)}
+{finding(summary, results["training_speed"], "held-out combined" if protocol.heldout_combined else tasks)}
 
 ## Plots and videos
 

@@ -73,7 +73,7 @@ def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
         overrides = preset.algo_overrides.get(spec.kind, {})
         for seed in preset.seeds:
             folder = str(run.learner(spec.name, seed).folder)
-            jobs.append(TrainJob(spec.name, seed, preset.steps_for(spec), folder, protocol.k + 1,
+            jobs.append(TrainJob(spec.name, seed, preset.steps_for(spec), folder, protocol.trial_episodes,
                                  protocol.position_layout, overrides))  # fmt: skip
     return jobs
 

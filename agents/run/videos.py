@@ -55,7 +55,7 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: int) -> None:
 
 def write_videos(run: RunLayout, preset: Preset, progress: bool = True) -> list[Path]:
     """One MP4 per filmed task (the first ``video_tasks`` evaluation tasks): every learner of
-    seed ``preset.seeds[0]`` side by side, after k adaptation episodes."""
+    seed ``preset.seeds[0]`` side by side, after the largest k adaptation episodes."""
     protocol, seed = preset.protocol, preset.seeds[0]
     tasks = protocol.evaluation_tasks()[: preset.video_tasks]
     paths = [run.video(index) for index in range(len(tasks))]
@@ -68,7 +68,7 @@ def write_videos(run: RunLayout, preset: Preset, progress: bool = True) -> list[
             continue
         clips = []
         for agent in agents:
-            success, frames = adapted_rollout(agent, task, protocol.k, seed, render=True)
+            success, frames = adapted_rollout(agent, task, protocol.headline_k, seed, render=True)
             clips.append(label(frames, agent.name, success))
         write_mp4(path, grid(clips, columns=min(4, len(clips))), fps=FPS)
     return paths
