@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: a CPU build; a looser requirement would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,cluster]"
 	touch $@
 
 install: system-deps $(VENV)/.installed
@@ -36,12 +36,13 @@ quick: install
 full: install
 	$(PY) -m banana_grasp.agents.cli compare --preset full
 
-# pytest-xdist spreads the tests over every core; test-fast leaves out the tests marked slow.
+# pytest-xdist spreads the tests over every core (a module that builds a run or a cluster once
+# keeps its tests on one worker: xdist_group); test-fast leaves out the tests marked slow.
 test: install
-	$(PY) -m pytest -n auto -q
+	$(PY) -m pytest -n auto --dist loadgroup -q
 
 test-fast: install
-	$(PY) -m pytest -n auto -q -m "not slow"
+	$(PY) -m pytest -n auto --dist loadgroup -q -m "not slow"
 
 bench: install
 	$(PY) scripts/bench_env.py

@@ -41,7 +41,8 @@ def _protocol(args: argparse.Namespace, chosen: Preset) -> EvalProtocol:
 def _compare(args: argparse.Namespace) -> None:
     from banana_grasp.agents.run.compare import compare
 
-    report = compare(args.preset, args.out or Path("runs") / args.preset, args.workers, progress=not args.quiet)
+    out = args.out or Path("runs") / args.preset
+    report = compare(args.preset, out, args.workers, progress=not args.quiet, scheduler=args.scheduler)
     print(f"report: {report}")
 
 
@@ -127,7 +128,10 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("compare", help="train every learner of a preset, evaluate, write the run folder")
     p.add_argument("--preset", default="quick", choices=presets, help="what to run (agents/config/presets/*.yaml)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<preset>); started again, it resumes")
-    p.add_argument("--workers", type=int, help="parallel jobs (default: the CPU cores available)")
+    p.add_argument("--workers", type=int, help="parallel local jobs (default: the CPU cores available)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the jobs on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786); "
+                   "needs banana-grasp[cluster]")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_compare)
 

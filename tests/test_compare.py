@@ -34,7 +34,9 @@ from banana_grasp.envs import MAX_EPISODE_STEPS, Task, task_distribution
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = "tiny"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-RENDER_SIZE = 256  # the env's default render_size
+RENDER_SIZE = 256  # the env's default render width and height
+# The tiny run is made once for the module: xdist's loadgroup keeps these tests on one worker.
+pytestmark = pytest.mark.xdist_group("tiny-run")
 
 
 def _run(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:

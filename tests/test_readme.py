@@ -1,10 +1,10 @@
 """Every code example of the README runs, so the docs cannot drift from the code.
 
-Python blocks are executed as they are; a block that starts with ``# <path>`` must also be
+Python blocks are executed as they are (as a module that is not ``__main__``); a block that starts with ``# <path>`` must also be
 that file of the repository, verbatim. Shell blocks: `make` targets are the set-up
 commands themselves (CI runs `make test`); `banana-grasp` commands are parsed by the real
 command-line parser (every flag and choice must exist), and the cheap ones (rendering the
-expert) are run; `python scripts/...` commands must name a script whose --help works, and the scripts that
+expert) are run; `dask` commands must parse (their options exist); `python scripts/...` commands must name a script whose --help works, and the scripts that
 wrap `banana-grasp` have their arguments parsed the same way.
 """
 
@@ -70,6 +70,10 @@ def test_shell_example(line: str, tmp_path, monkeypatch) -> None:
             monkeypatch.chdir(tmp_path)
             main(words[1:])
             assert (tmp_path / args.out).stat().st_size > 0
+    elif words[0] == "dask":  # Dask's own command line: its options must exist
+        result = subprocess.run([sys.executable, "-m", "dask", *words[1:], "--help"], check=False,
+                                capture_output=True, text=True)  # fmt: skip
+        assert result.returncode == 0, result.stderr
     elif words[0] == "python":
         script = ROOT / words[1]
         if script.stem in CLI_SCRIPTS:  # the script is `banana-grasp <stem>`: check its arguments

@@ -2,7 +2,8 @@
 
 The work is a grid of independent jobs described by data (``jobs.TrainJob``,
 ``jobs.EvalJob``), run here on a local process pool. Finished jobs leave files behind, so
-a run started again skips them and loses nothing.
+a run started again skips them and loses nothing. With a scheduler address the same jobs
+go to a Dask cluster (``cluster.py``).
 """
 
 from __future__ import annotations
@@ -53,14 +54,28 @@ def prepare_run(run: RunLayout, chosen: Preset) -> None:
         )
 
 
-def compare(preset_name: str, out: Path, workers: int | None = None, progress: bool = True) -> Path:
-    """Run the whole comparison of ``preset_name`` into ``out``; returns the report's path."""
+def compare(
+    preset_name: str,
+    out: Path,
+    workers: int | None = None,
+    progress: bool = True,
+    scheduler: str | None = None,
+    security=None,
+) -> Path:
+    """Run the whole comparison of ``preset_name`` into ``out``, on ``workers`` local processes
+    or on the Dask cluster whose scheduler is at ``scheduler`` (``security``: a
+    ``distributed.Security`` for TLS); returns the report's path."""
     started = time.perf_counter()
     chosen = preset(preset_name)
     run = RunLayout(Path(out))
     prepare_run(run, chosen)
     trains = train_jobs(chosen, run)
     check_saved_learners(trains)
-    run_grid(trains, eval_jobs(chosen, run), workers or default_workers(), progress)
+    if scheduler is None:
+        run_grid(trains, eval_jobs(chosen, run), workers or default_workers(), progress)
+    else:
+        from banana_grasp.agents.run.cluster import run_grid_on_cluster
+
+        run_grid_on_cluster(trains, eval_jobs(chosen, run), scheduler, progress, security)
     write_videos(run, chosen, progress=progress)
     return write_report(run, chosen, time.perf_counter() - started)
