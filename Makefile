@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: a CPU build; a looser requirement would pull a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[test,cluster]"
+	$(PY) -m pip install -q -e ".[test,cluster,zoo]"
 	touch $@
 
 install: system-deps $(VENV)/.installed

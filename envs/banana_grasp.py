@@ -108,7 +108,9 @@ class BananaGraspEnv(gym.Env, EzPickle):
     `pixels_with_proprio=True`. `banana_grasp.envs.Greyscale` turns either mode grey.
 
     ## Rewards
-    `reward_type="dense"`: the sum of four terms, each in `info["reward_terms"]`:
+    `reward_type="dense"`: the sum of four terms, each in `info["reward_terms"]` and as a flat
+    key `info["reward_<term>"]` (as Gymnasium's MuJoCo v5 envs, so that SB3's
+    `Monitor(info_keywords=("reward_reach", ...))` logs them):
     - `reach`: `reach_weight * (1 - tanh(10 * distance(gripper, banana)))`;
     - `grasp`: `grasp_weight` while both pads touch the banana and no part of the gripper
       touches the table (`grasp_on_table=True` drops that condition; `max_grasp_gap`, if set,
@@ -168,6 +170,10 @@ class BananaGraspEnv(gym.Env, EzPickle):
       sensor `hand_on_table` was added to the model. The v0 ids stay registered
       (`grasp_on_table=True`) to reproduce results of banana-grasp 0.1.0.
     - v0 (banana-grasp 0.1.0): initial release.
+
+    Changes that keep the ids (no change to dynamics, reward, observations or task spaces):
+    banana-grasp 0.3.0 adds the flat `info["reward_<term>"]` keys, the `width`, `height` and
+    `camera_name` rendering keywords and a per-instance `metadata["render_fps"]`.
     """
 
     # render_fps depends on frame_skip: each instance sets it from dt, as Gymnasium's MuJoCo v5 envs do.
@@ -397,7 +403,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
             # them at 1, which would hide a second divergence from a caller who steps on.
             self._warning_counts[self._divergence_warnings] = 0
             terms = dict.fromkeys(("reach", "grasp", "lift", "success"), 0.0)
-            info = {"task": self.task, "is_success": False, "reward_terms": terms, "physics_diverged": True}
+            info = self._info(False, terms, diverged=True)
             # A copy: the previous step returned these very arrays, and callers may keep them.
             return {k: v.copy() for k, v in self._last_obs.items()}, 0.0, True, False, info
 
@@ -410,8 +416,21 @@ class BananaGraspEnv(gym.Env, EzPickle):
         held = grasped and gap <= self._max_grasp_gap and (self._grasp_on_table or d.sensordata[self._on_table] == 0)
         reward, terms = self._get_rew(held, height, success, to_banana)
         self._last_obs = obs
-        info = {"task": self.task, "is_success": success, "reward_terms": terms, "physics_diverged": False}
+        info = self._info(success, terms, diverged=False)
         return obs, reward, height + self._rest_z < _FALLEN_Z, False, info
+
+    def _info(self, success: bool, terms: dict[str, float], diverged: bool) -> dict[str, Any]:
+        # The terms twice: as one dict, and as flat keys that Monitor(info_keywords=...) can log.
+        return {
+            "task": self.task,
+            "is_success": success,
+            "reward_terms": terms,
+            "reward_reach": terms["reach"],
+            "reward_grasp": terms["grasp"],
+            "reward_lift": terms["lift"],
+            "reward_success": terms["success"],
+            "physics_diverged": diverged,
+        }
 
     def _divergence_count(self) -> int:
         return sum(self._warning_counts[self._divergence_warnings].tolist())

@@ -39,6 +39,17 @@ RENDER_SIZE = 256  # the env's default render width and height
 pytestmark = pytest.mark.xdist_group("tiny-run")
 
 
+def _run_together(commands: dict[str, list[str]], cwd: Path, timeout: float) -> dict[str, tuple]:
+    """Start every command at once (each spends most of its time importing); (process, stdout,
+    stderr) per label."""
+    procs = {
+        label: subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        for label, args in commands.items()
+    }  # fmt: skip
+    return {label: (proc, *proc.communicate(timeout=timeout)) for label, proc in procs.items()}
+
+
 def _run(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=timeout
@@ -320,13 +331,7 @@ def test_cli_rejects_bad_input_and_scripts_have_help(tmp_path: Path) -> None:
         "bad-learner": [str(ROOT / "scripts" / "train.py"), "--learner", "nope", "--out", str(tmp_path / "t")],
         **{script: [str(ROOT / "scripts" / script), "--help"] for script in HELP_FLAGS},
     }  # fmt: skip
-    # Started together: each spends most of its time importing.
-    procs = {
-        label: subprocess.Popen([sys.executable, *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        for label, args in commands.items()
-    }  # fmt: skip
-    done = {label: (proc, *proc.communicate(timeout=120)) for label, proc in procs.items()}
+    done = _run_together(commands, tmp_path, timeout=120)
 
     proc, out, err = done["bad-preset"]
     assert proc.returncode != 0 and "nope" in err, err
@@ -378,12 +383,7 @@ def test_render_script_films_the_expert(tmp_path: Path) -> None:
         "pose": [render, "--pose", repr(other.x), repr(other.y), repr(other.yaw), "--out", str(outs["pose"])],
         "train-color": [render, "--color", *map(repr, train_colour), "--out", str(outs["train-color"])],
     }  # fmt: skip
-    procs = {
-        label: subprocess.Popen([sys.executable, *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        for label, args in commands.items()
-    }  # fmt: skip
-    done = {label: (proc, *proc.communicate(timeout=180)) for label, proc in procs.items()}
+    done = _run_together(commands, tmp_path, timeout=180)
 
     proc, out, err = done["drawn"]
     assert proc.returncode == 0, err

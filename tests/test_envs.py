@@ -436,6 +436,7 @@ def test_dense_reward_is_the_sum_of_its_terms(env_id: str) -> None:
             assert info["physics_diverged"] is False
             for key in REWARD_TERMS:
                 seen[key] = max(seen[key], terms[key])
+                assert info[f"reward_{key}"] == terms[key]  # the flat keys Monitor(info_keywords) logs
         if expert:  # every term was exercised, not only the zero case
             assert all(value > 0 for value in seen.values()), seen
             assert trajectory[-1][5]["is_success"]

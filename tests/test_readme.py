@@ -74,6 +74,13 @@ def test_shell_example(line: str, tmp_path, monkeypatch) -> None:
         result = subprocess.run([sys.executable, "-m", "dask", *words[1:], "--help"], check=False,
                                 capture_output=True, text=True)  # fmt: skip
         assert result.returncode == 0, result.stderr
+    elif words[:3] == ["python", "-m", "rl_zoo3.train"]:  # run as written, on a tiny budget
+        logs = tmp_path / "logs"
+        result = subprocess.run([sys.executable, "-m", "rl_zoo3.train", *words[3:], "-n", "256", "--eval-freq", "-1",
+                                 "-f", str(logs)], cwd=tmp_path, check=False, capture_output=True, text=True,
+                                timeout=300)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert list(logs.rglob("*.zip")) and list(logs.rglob("vecnormalize.pkl")), "rl-zoo3 saved no model"
     elif words[0] == "python":
         script = ROOT / words[1]
         if script.stem in CLI_SCRIPTS:  # the script is `banana-grasp <stem>`: check its arguments
