@@ -140,6 +140,18 @@ def test_an_unreachable_scheduler_is_named(tmp_path: Path) -> None:
     assert time.monotonic() - started < 60
 
 
+def test_workers_of_another_version_are_refused_before_any_job(scheduler: str, tmp_path: Path, monkeypatch) -> None:
+    # Here the workers run the installed banana-grasp; make this client expect another version.
+    from banana_grasp.agents.run import cluster
+
+    monkeypatch.setattr(cluster, "package_version", lambda: "9.9.9")
+    with pytest.raises(
+        ValueError, match=r"every Dask worker needs banana-grasp 9\.9\.9; found tcp://127\.0\.0\.1:\d+: "
+    ):
+        compare(PRESET, tmp_path / "run", progress=False, scheduler=scheduler)
+    assert not (tmp_path / "run" / "learners").exists()
+
+
 def test_the_cli_reports_an_unreachable_scheduler(tmp_path: Path) -> None:
     address = f"tcp://127.0.0.1:{_free_port()}"
     result = subprocess.run(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from banana_grasp.agents.common.files import write_json_atomic
+from banana_grasp.agents.common.files import package_version, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
 from banana_grasp.agents.run.jobs import EvalJob, TrainJob, run_eval_job, run_train_job
 
@@ -80,7 +80,7 @@ def connect(address: str, security=None):
     if not workers:
         client.close()
         raise ValueError(f"the Dask scheduler at {address!r} has no workers: start some with `dask worker {address}`")
-    mine = metadata.version("banana-grasp")
+    mine = package_version()
     found = client.run(metadata.version, "banana-grasp", on_error="return")
     wrong = {worker: version for worker, version in found.items() if version != mine}
     if wrong:
