@@ -91,7 +91,7 @@ def _render(args: argparse.Namespace) -> None:
     from banana_grasp.agents.learners.registry import load_agent
     from banana_grasp.agents.protocol.agent import adapted_rollout
     from banana_grasp.agents.protocol.presets import sample_tasks
-    from banana_grasp.agents.run.videos import FPS, label, write_mp4
+    from banana_grasp.agents.run.videos import frames_per_second, label, write_mp4
 
     protocol = _protocol(args, preset(args.preset))
     spec = learner(args.learner)
@@ -105,7 +105,7 @@ def _render(args: argparse.Namespace) -> None:
     agent = load_agent(spec, files, protocol.evaluated_on)
     success, frames = adapted_rollout(agent, task, protocol.headline_k, args.seed, render=True)
     out = args.out or Path(f"{spec.name}.mp4")
-    write_mp4(out, label(frames, spec.name, success), fps=FPS)
+    write_mp4(out, label(frames, spec.name, success), fps=frames_per_second(protocol.evaluated_on))
     print(f"{spec.name} on {task}: {'success' if success else 'fail'}; video: {out}")
 
 

@@ -9,17 +9,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from banana_grasp.agents.common.layout import RunLayout
+from banana_grasp.agents.learners.envs import EnvSpec
 from banana_grasp.agents.learners.registry import load_agent
 from banana_grasp.agents.protocol.agent import adapted_rollout
 from banana_grasp.agents.protocol.presets import Preset
+from banana_grasp.envs import env_id
 
-FPS = 25  # frames per second: one frame per env step of 0.04 s
+
+def frames_per_second(tasks: EnvSpec) -> int:
+    """The env's own ``metadata["render_fps"]`` (one frame per env step), so videos play in real time."""
+    env = gym.make(env_id(tasks.variation, tasks.split))
+    fps = int(env.metadata["render_fps"])
+    env.close()
+    return fps
 
 
 def label(frames: list[np.ndarray], text: str, success: bool) -> list[np.ndarray]:
@@ -70,5 +79,5 @@ def write_videos(run: RunLayout, preset: Preset, progress: bool = True) -> list[
         for agent in agents:
             success, frames = adapted_rollout(agent, task, protocol.headline_k, seed, render=True)
             clips.append(label(frames, agent.name, success))
-        write_mp4(path, grid(clips, columns=min(4, len(clips))), fps=FPS)
+        write_mp4(path, grid(clips, columns=min(4, len(clips))), fps=frames_per_second(protocol.evaluated_on))
     return paths
