@@ -19,13 +19,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 
 from banana_grasp.agents.common.curves import read_curve
 from banana_grasp.agents.common.files import read_json, write_json_atomic
-from banana_grasp.agents.common.layout import LearnerFiles
-from banana_grasp.agents.learners import registry, storage
+from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
+from banana_grasp.agents.learners import checkpoints, registry, storage
 from banana_grasp.agents.learners.envs import RAW_KEYS, EnvSpec, EvalEnvs, env_factory, run_episode
 from banana_grasp.agents.learners.expert import ExpertAgent
 from banana_grasp.agents.learners.ppo import PolicyAgent
@@ -33,27 +32,38 @@ from banana_grasp.agents.learners.random_policy import RandomAgent
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters, load_agent
 from banana_grasp.agents.learners.rl2 import RL2Agent
 from banana_grasp.agents.learners.training import TrainSettings, train
+from banana_grasp.agents.learners.trial_ppo import TrialPPO
 from banana_grasp.agents.protocol import presets
 from banana_grasp.agents.protocol.evaluation import Outcome, evaluate_heldout, evaluate_train, success_matrix
 from banana_grasp.agents.protocol.finetuning import measure_finetuning
 from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, sample_tasks
+from banana_grasp.agents.run.jobs import TrainJob, train_jobs
 from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Trial, task_distribution
 
 PPO_TINY = {"n_steps": 32, "batch_size": 64, "n_epochs": 1}  # 8 envs: 256 steps per rollout
-RL2_TINY = {"n_steps": 100, "batch_size": 400, "n_epochs": 1}  # 8 envs: 800 steps per rollout
+# RL^2 trains TrialPPO: one rollout is one trial per env, n_steps the trial's length (set by
+# rl2.train, not an override): 2 episodes (k = 1, the default protocol) x 100 steps = 200
+# steps, so 8 envs x 200 = 1600 steps per rollout; minibatches of 4 of the 8 trials.
+RL2_TINY = {"minibatch_trials": 4, "n_epochs": 1}
 N_ENVS = 8
+TRIAL_STEPS = 2 * MAX_EPISODE_STEPS  # RL^2's n_steps with the default protocol
 RENDER_SIZE = 256  # the env's default render_size
 HELDOUT = EnvSpec("both", "heldout", "interleaved")  # the held-out combined variation
+# Reptile's meta-iteration (hyperparams.yaml: 8 tasks) fine-tunes on k = 1 episode (the
+# default protocol's headline k) of each task: 8 x 1 x 100 = 800 env steps, one curve row.
+# Its algo_overrides reach only the model it saves, not the inner loop's step count.
+META_ITERATION = 8 * 1 * MAX_EPISODE_STEPS
 
 # learner -> (budget, overrides). PPO's budget is not a whole number of rollouts, so the
-# saved step count must round up past it; Reptile gets two meta-iterations (2 x 2 x 256).
+# saved step count must round up past it; RL^2 gets one rollout (8 trials), Reptile two
+# meta-iterations (2 x 800).
 BUDGETS = {
     "position-specialist": (300, PPO_TINY),
     "position-specialist-grey": (256, PPO_TINY),
-    "rl2": (800, RL2_TINY),
-    "reptile": (1024, PPO_TINY),
+    "rl2": (N_ENVS * TRIAL_STEPS, RL2_TINY),
+    "reptile": (2 * META_ITERATION, PPO_TINY),
 }
-ALGORITHMS = {"ppo": PPO, "reptile": PPO, "rl2": RecurrentPPO}  # what each kind saves
+ALGORITHMS = {"ppo": PPO, "reptile": PPO, "rl2": TrialPPO}  # what each kind saves
 VERSIONED = ("banana-grasp", "mujoco", "gymnasium", "stable-baselines3", "sb3-contrib", "torch", "numpy")
 
 
@@ -125,6 +135,7 @@ def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) 
     assert saved["kind"] == declared["kind"] and saved["variation"] == declared["variation"]
     assert saved["greyscale"] is declared.get("greyscale", False)
     assert saved["steps"] >= budget
+    assert saved["stopped_at_success"] is None  # no threshold given: the whole budget
     if name == "position-specialist":  # 300 steps is not a whole number of 256-step rollouts
         assert saved["steps"] == 512
     hp = _yaml("hyperparams.yaml")[declared["hyperparameters"]]
@@ -140,7 +151,12 @@ def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) 
     model, normalize = storage.load_model(files, ALGORITHMS[spec.kind])
     assert isinstance(model, ALGORITHMS[spec.kind]) and model.num_timesteps == saved["steps"]
     algo = {**hp["algo"], **overrides}
-    for key in ("n_steps", "batch_size", "n_epochs", "gamma", "ent_coef", "learning_rate"):
+    if spec.kind == "rl2":  # whole trials: n_steps is the trial's length, minibatches of whole trials
+        algo_keys = ("minibatch_trials", "n_epochs", "gamma", "ent_coef", "learning_rate")
+        assert model.n_steps == TRIAL_STEPS
+    else:
+        algo_keys = ("n_steps", "batch_size", "n_epochs", "gamma", "ent_coef", "learning_rate")
+    for key in algo_keys:
         assert getattr(model, key) == algo[key], key
     assert model.policy_kwargs == algo["policy_kwargs"]
     assert (normalize.epsilon, normalize.clip_obs, normalize.gamma) == (
@@ -151,7 +167,8 @@ def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) 
     assert curve, "curve.csv has no rows"
     steps = [row["steps"] for row in curve]
     assert steps == sorted(set(steps)) and steps[-1] == saved["steps"]
-    rollout = N_ENVS * overrides["n_steps"]
+    # One row per rollout (RL^2: one trial per env), Reptile one per meta-iteration.
+    rollout = {"ppo": N_ENVS * PPO_TINY["n_steps"], "rl2": N_ENVS * TRIAL_STEPS, "reptile": META_ITERATION}[spec.kind]
     assert steps == [rollout * (i + 1) for i in range(len(steps))]
     # Wall time: monotone, and never more than the time train() actually took.
     walls = [row["wall_seconds"] for row in curve]
@@ -159,7 +176,10 @@ def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) 
     assert walls[-1] <= seconds + 0.05, f"curve claims {walls[-1]} s, training took {seconds:.2f} s"
     assert saved["wall_seconds"] == walls[-1]
     if name == "reptile":
-        assert saved["meta_iterations"] == budget // (2 * rollout)
+        assert saved["meta_iterations"] == budget // META_ITERATION == len(curve) == 2
+        assert saved["inner_episodes"] == 1  # k = 1, the default protocol's headline
+        # Each row's success is the mean over that meta-iteration's 8 inner episodes.
+        assert all(row["episodes"] == 8 for row in curve)
 
     # A second call with the same (or a smaller) budget loads nothing, trains nothing and
     # returns the saved metadata.
@@ -182,18 +202,19 @@ def test_untrained_kinds_cannot_be_trained(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name, budget, interrupt_after, checkpoint_steps",
+    "name, budget, interrupt_after, checkpoint_steps, rollout",
     [
         # PPO: a checkpoint before every rollout, once the previous update is done; killed
         # at the end of the 2nd rollout (512 steps), it resumes from the 1st one's (256).
-        ("position-specialist", 1024, 2, 256),
-        # Reptile: checkpoints only between meta-iterations (512 steps each); killed in
-        # the 3rd iteration, after its first rollout, it resumes from the end of the 2nd.
-        ("reptile", 2048, 5, 1024),
+        ("position-specialist", 1024, 2, 256, N_ENVS * PPO_TINY["n_steps"]),
+        # Reptile: checkpoints only between meta-iterations (800 steps each), written after
+        # the iteration's curve row and on_rollout, and none after the last; killed there at
+        # the end of the 2nd and last (1600 steps), it resumes from the end of the 1st.
+        ("reptile", 2 * META_ITERATION, 2, META_ITERATION, META_ITERATION),
     ],
 )
 def test_interrupted_training_resumes_from_its_checkpoint(
-    tmp_path: Path, name: str, budget: int, interrupt_after: int, checkpoint_steps: int
+    tmp_path: Path, name: str, budget: int, interrupt_after: int, checkpoint_steps: int, rollout: int
 ) -> None:
     spec, folder = registry.learner(name), tmp_path / name
     files = LearnerFiles(folder)
@@ -215,13 +236,13 @@ def test_interrupted_training_resumes_from_its_checkpoint(
 
     resumed: list[int] = []
     meta = train(spec, 0, budget, folder, _settings(PPO_TINY, checkpoint_every=1, on_rollout=resumed.append))
-    assert resumed[0] == checkpoint_steps + N_ENVS * PPO_TINY["n_steps"], "did not resume from the checkpoint"
+    assert resumed[0] == checkpoint_steps + rollout, "did not resume from the checkpoint"
     assert meta["steps"] >= budget
     assert read_json(folder / "meta.json")["steps"] == meta["steps"]
     assert not (folder / "checkpoint").exists()
     steps = [row["steps"] for row in read_curve(files.curve)]
     assert all(a < b for a, b in itertools.pairwise(steps)), f"curve steps not strictly increasing: {steps}"
-    assert steps == list(range(256, meta["steps"] + 1, 256))
+    assert steps == list(range(rollout, meta["steps"] + 1, rollout))
     walls = [row["wall_seconds"] for row in read_curve(files.curve)]
     assert walls == sorted(walls)
 
@@ -335,9 +356,9 @@ def _actions(agent: PolicyAgent, states: list[dict]) -> np.ndarray:
 # episode, as much as the noise on the gripper's start position. A fine-tuning whose updates
 # never reach the acting policy changes nothing (0.0, as a zero learning rate shows below).
 # Measured on this fixture's barely trained learner with k = 3, hyperparams.yaml's finetune
-# settings (10 epochs, lr 3e-4, batches of 50), 2 tasks x seeds 7-9: 0.022-0.031, so the test
-# has a margin of 4x; whether the change is enough to adapt is measured on trained learners
-# (scripts/measure_finetuning.py), not here.
+# settings (10 epochs, lr 3e-4, batches of 50), 2 tasks x seeds 7-9: 0.020-0.036 (ppo.FineTuner,
+# episodes padded to full length), so the test has a margin of 4x; whether the change is
+# enough to adapt is measured on trained learners (scripts/measure_finetuning.py), not here.
 MOVED = 0.005
 
 
@@ -605,7 +626,7 @@ def test_unknown_learner_and_preset_list_the_allowed_names() -> None:
         registry.hyperparameters("nope")
 
 
-PRESET_KEYS = {"seeds", "learners", "train_steps", "protocol", "video_tasks", "algo_overrides"}
+PRESET_KEYS = {"seeds", "learners", "train_steps", "protocol", "video_tasks", "stop_at_success", "algo_overrides"}
 PROTOCOL_KEYS = {"k", "eval_episodes", "heldout_tasks", "train_tasks", "variation", "split", "position_layout",
                  "task_seed"}  # fmt: skip
 
@@ -646,6 +667,51 @@ def test_unknown_preset_or_protocol_keys_are_refused_naming_the_allowed_keys(mon
     preset_file({**tiny, "protocol": {**tiny["protocol"], "eval_episodes": 0}})
     with pytest.raises(ValueError, match="eval_episodes must be an integer >= 1"):
         presets.preset("edited")
+
+
+@pytest.mark.parametrize("stop", [0, 0.0, -0.5, 1.01, 2, "0.9", True, [0.9], float("nan")])
+def test_preset_refuses_a_stop_at_success_that_is_not_a_success_rate(monkeypatch, stop) -> None:
+    tiny = _yaml("presets/tiny.yaml")
+    monkeypatch.setattr(presets, "preset_names", lambda: ["edited"])
+    monkeypatch.setattr(presets, "read_config", lambda name: {**tiny, "stop_at_success": stop})
+    with pytest.raises(ValueError, match=r"preset 'edited': stop_at_success must be a success rate in \(0, 1\]"):
+        presets.preset("edited")
+
+
+@pytest.mark.parametrize("stop", [None, 0.9, 1, 1.0, 0.05])
+def test_preset_takes_a_stop_at_success_in_zero_one(monkeypatch, tmp_path: Path, stop) -> None:
+    tiny = _yaml("presets/tiny.yaml")
+    monkeypatch.setattr(presets, "preset_names", lambda: ["edited"])
+    monkeypatch.setattr(presets, "read_config", lambda name: {**tiny, "stop_at_success": stop})
+    chosen = presets.preset("edited")
+    assert chosen.stop_at_success == stop
+    # Every training job of the run carries it (a job is done on reaching it: test above).
+    jobs = train_jobs(chosen, RunLayout(tmp_path))
+    assert jobs and all(job.stop_at_success == stop for job in jobs)
+    # Left out, the whole budget.
+    monkeypatch.setattr(presets, "read_config", lambda name: tiny)
+    assert "stop_at_success" not in tiny and presets.preset("edited").stop_at_success is None
+
+
+def test_preset_train_steps_by_learner_name_win_over_its_kind(tmp_path: Path) -> None:
+    learners = ("color-specialist", "position-specialist", "rl2", "random")
+    chosen = Preset(name="x", seeds=(0, 1), learners=learners, protocol=EvalProtocol(),
+                    train_steps={"ppo": 1000, "position-specialist": 300, "rl2": 1600})  # fmt: skip
+    steps = {name: chosen.steps_for(registry.learner(name)) for name in learners[:3]}
+    assert steps == {"color-specialist": 1000, "position-specialist": 300, "rl2": 1600}
+    # The training jobs get the same budgets, for each seed; the untrained random learner none.
+    jobs = train_jobs(chosen, RunLayout(tmp_path))
+    assert sorted((job.learner, job.seed, job.steps) for job in jobs) == sorted(
+        (name, seed, budget) for name, budget in steps.items() for seed in (0, 1)
+    )
+    # A learner with neither its name nor its kind in train_steps: both are named.
+    without_kind = Preset(name="x", seeds=(0,), learners=("reptile",), protocol=EvalProtocol(),
+                          train_steps={"ppo": 1000, "reptile-other": 5})  # fmt: skip
+    with pytest.raises(ValueError, match=r"preset 'x' has no train_steps for learner 'reptile' or its kind 'reptile'"):
+        without_kind.steps_for(registry.learner("reptile"))
+    with pytest.raises(ValueError, match="'multi-task' or its kind 'ppo'"):
+        Preset(name="x", seeds=(0,), learners=("multi-task",), protocol=EvalProtocol(),
+               train_steps={"color-specialist": 10}).steps_for(registry.learner("multi-task"))  # fmt: skip
 
 
 def test_learner_spec_rejects_unknown_fields() -> None:
@@ -742,16 +808,75 @@ def test_fixed_task_pins_every_reset(heldout_tasks) -> None:
     assert task_distribution("both", "heldout").contains(heldout_tasks[0])
 
 
-@pytest.mark.parametrize("name", ["position-specialist", "reptile"])
-def test_a_larger_budget_continues_a_finished_learner(tmp_path: Path, name: str) -> None:
+# name -> env steps of one rollout (Reptile: one meta-iteration); budgets of 1, then 2 of them.
+@pytest.mark.parametrize("name, rollout", [("position-specialist", N_ENVS * PPO_TINY["n_steps"]),
+                                           ("reptile", META_ITERATION)])  # fmt: skip
+def test_a_larger_budget_continues_a_finished_learner(tmp_path: Path, name: str, rollout: int) -> None:
     spec, folder = registry.learner(name), tmp_path / name
-    first = train(spec, 0, 512, folder, _settings(PPO_TINY))
+    first = train(spec, 0, rollout, folder, _settings(PPO_TINY))
+    assert first["steps"] == rollout
     more: list[int] = []
-    second = train(spec, 0, 1024, folder, _settings(PPO_TINY, on_rollout=more.append))
-    assert more[0] == first["steps"] + N_ENVS * PPO_TINY["n_steps"], "restarted instead of continuing"
-    assert second["steps"] >= 1024 and storage.trained_steps(LearnerFiles(folder)) == second["steps"]
+    second = train(spec, 0, 2 * rollout, folder, _settings(PPO_TINY, on_rollout=more.append))
+    assert more == [2 * rollout], "restarted instead of continuing"
+    assert second["steps"] == 2 * rollout and storage.trained_steps(LearnerFiles(folder)) == second["steps"]
     steps = [row["steps"] for row in read_curve(LearnerFiles(folder).curve)]
-    assert steps == list(range(256, second["steps"] + 1, 256))
+    assert steps == list(range(rollout, second["steps"] + 1, rollout))
+
+
+def _as_if_every_episode_succeeded(monkeypatch) -> None:
+    """Training stops on ``curves.time_to_success`` of the curve (``checkpoints.reached``); a
+    policy that learns in a few hundred steps is not to be had, so here it reads the curve as
+    if every rollout's success were 1.0: the real 3-rollout window, met at the 3rd row."""
+    real = checkpoints.time_to_success
+
+    def time_to_success(curve: list[dict], threshold: float = 0.9, window: int = 3) -> dict | None:
+        return real([{**row, "success_rate": 1.0} for row in curve], threshold, window)
+
+    monkeypatch.setattr(checkpoints, "time_to_success", time_to_success)
+
+
+# name -> env steps of one rollout (Reptile: one meta-iteration); a budget of 4 of them.
+@pytest.mark.parametrize("name, rollout", [("position-specialist", N_ENVS * PPO_TINY["n_steps"]),
+                                           ("reptile", META_ITERATION)])  # fmt: skip
+def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path: Path, name: str, rollout: int) -> None:
+    _as_if_every_episode_succeeded(monkeypatch)
+    spec, folder, budget = registry.learner(name), tmp_path / name, 4 * rollout
+    files = LearnerFiles(folder)
+    seen: list[int] = []
+    meta = train(spec, 0, budget, folder, _settings(PPO_TINY, stop_at_success=0.9, on_rollout=seen.append))
+    # The window of 3 rollouts is full at the 3rd: training ends there, the 4th never runs.
+    assert seen == [rollout, 2 * rollout, 3 * rollout]
+    curve = read_curve(files.curve)
+    assert [row["steps"] for row in curve] == seen
+    assert meta["stopped_at_success"] == 0.9
+    assert meta["steps"] == curve[-1]["steps"] == 3 * rollout
+    assert read_json(files.meta) == meta and not files.checkpoint.folder.exists()
+    # The saved model counts the steps it trained on (PPO's learn() took one more env step, to stop).
+    assert storage.load_model(files, PPO)[0].num_timesteps == 3 * rollout
+
+    # Complete for this budget with this threshold only; a smaller budget it reached is complete anyway.
+    assert storage.is_trained_for(files, budget, 0.9)
+    assert not storage.is_trained_for(files, budget, None) and not storage.is_trained_for(files, budget, 0.8)
+    assert storage.is_trained_for(files, 3 * rollout, None)
+    job = TrainJob(name, 0, budget, str(folder), 2, "interleaved", PPO_TINY, 0.9)
+    assert job.is_done() and job.done_steps() == budget
+    assert not TrainJob(name, 0, budget, str(folder), 2, "interleaved", PPO_TINY).is_done()
+
+    # The same threshold again: nothing to train, nothing rewritten.
+    before = _mtimes(folder)
+
+    def no_training(steps: int) -> None:
+        raise AssertionError("train() trained again a learner that had stopped at its threshold")
+
+    assert train(spec, 0, budget, folder, _settings(PPO_TINY, stop_at_success=0.9, on_rollout=no_training)) == meta
+    assert _mtimes(folder) == before
+
+    # Without a threshold, the whole budget: training continues from where it stopped.
+    more: list[int] = []
+    full = train(spec, 0, budget, folder, _settings(PPO_TINY, on_rollout=more.append))
+    assert more == [4 * rollout]
+    assert full["steps"] == budget and full["stopped_at_success"] is None
+    assert [row["steps"] for row in read_curve(files.curve)] == [rollout * (i + 1) for i in range(4)]
 
 
 def test_a_folder_of_other_hyperparameters_or_another_learner_is_refused(tmp_path: Path) -> None:
@@ -784,15 +909,18 @@ def test_reptile_records_its_configuration_in_checkpoints_and_meta(tmp_path: Pat
     spec, folder = registry.learner("reptile"), tmp_path / "reptile"
 
     def interrupt(steps: int) -> None:
-        if steps >= 1280:  # in the 3rd meta-iteration: the 2nd one's end is checkpointed
+        if steps >= 2 * META_ITERATION:  # at the end of the 2nd meta-iteration: the 1st one's end is checkpointed
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train(spec, 0, 2048, folder, _settings(PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
+        train(spec, 0, 2 * META_ITERATION, folder, _settings(PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
     state = read_json(LearnerFiles(folder).checkpoint.state)
+    assert state["steps"] == META_ITERATION
     assert state["learner"] == "reptile" and state["algo_overrides"] == PPO_TINY
     assert state["hyperparameters"] == registry.hyperparameters("reptile")
     with pytest.raises(ValueError, match=r"state\.json was trained with algo_overrides"):
-        train(spec, 0, 2048, folder, _settings({**PPO_TINY, "n_epochs": 2}))
-    meta = train(spec, 0, 2048, folder, _settings(PPO_TINY))
+        train(spec, 0, 2 * META_ITERATION, folder, _settings({**PPO_TINY, "n_epochs": 2}))
+    meta = train(spec, 0, 2 * META_ITERATION, folder, _settings(PPO_TINY))
     assert meta["algo_overrides"] == PPO_TINY
+    # The meta-iterations run and the inner loop's episodes (k = 1), counted across the resume.
+    assert (meta["steps"], meta["meta_iterations"], meta["inner_episodes"]) == (2 * META_ITERATION, 2, 1)

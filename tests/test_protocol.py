@@ -13,19 +13,22 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
+from stable_baselines3 import PPO
 
 from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners import registry
 from banana_grasp.agents.learners import reptile as reptile_module
 from banana_grasp.agents.learners import training as training_module
-from banana_grasp.agents.learners.envs import EnvSpec, PadEpisode, env_factory, make_vec
+from banana_grasp.agents.learners.envs import EnvSpec, EvalEnvs, PadEpisode, env_factory, make_vec
+from banana_grasp.agents.learners.ppo import FineTuner
 from banana_grasp.agents.learners.training import TrainSettings, train
 from banana_grasp.agents.protocol.evaluation import evaluate_heldout, evaluate_train
 from banana_grasp.agents.protocol.presets import EvalProtocol, sample_tasks
 from banana_grasp.agents.report.text import finding, gain_verdict
-from banana_grasp.envs import MAX_EPISODE_STEPS
+from banana_grasp.envs import MAX_EPISODE_STEPS, task_distribution
 
 HELDOUT = EnvSpec("both", "heldout", "interleaved")
 TRAIN_BOTH = EnvSpec("both", "train", "interleaved")  # tasks vary in colour and position
@@ -189,17 +192,80 @@ def _train_recording_envs(monkeypatch, module, name: str, seed: int, steps: int,
     return made
 
 
-def test_reptile_trains_each_meta_iteration_on_envs_of_its_own(monkeypatch, tmp_path: Path) -> None:
-    # 1024 steps: the envs the model is built on, then two meta-iterations of 2 x 256 steps.
-    made = _train_recording_envs(monkeypatch, reptile_module, "reptile", 0, 1024, tmp_path / "s0")
-    seeds = [seeds for seeds, _ in made]
-    assert len(seeds) == 3 and all(len(group) == N_ENVS for group in seeds)
-    flat = [s for group in seeds for s in group]
-    assert len(set(flat)) == len(flat), "two meta-iterations share an env seed"
-    again = _train_recording_envs(monkeypatch, reptile_module, "reptile", 0, 1024, tmp_path / "again")
-    assert [s for s, _ in again] == seeds
-    other = _train_recording_envs(monkeypatch, reptile_module, "reptile", 1, 1024, tmp_path / "s1")
-    assert not set(flat) & {s for group, _ in other for s in group}
+class Interrupt(Exception):
+    """Raised from on_rollout to simulate a run killed after a checkpoint."""
+
+
+class _ResetSeeds(gym.Wrapper):
+    """Appends each seed ``reset`` is given (not None) to ``seeds``."""
+
+    def __init__(self, env: gym.Env, seeds: list[int]) -> None:
+        super().__init__(env)
+        self.seeds = seeds
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.seeds.append(seed)
+        return self.env.reset(seed=seed, options=options)
+
+
+def _reptile_inner_loops(monkeypatch, seed: int, steps: int, folder: Path, **settings) -> list[tuple]:
+    """Train Reptile; return each inner loop's (task given, task played, k, env seed given,
+    env seed its env was reset with), in order."""
+    calls, made, reset_seeds = [], [], []
+
+    class RecordingEnvs(EvalEnvs):  # the inner loops' envs, as made
+        def make(self, task, render: bool = False, trial_episodes: int = 1) -> gym.Env:
+            made.append(_ResetSeeds(super().make(task, render, trial_episodes), reset_seeds))
+            return made[-1]
+
+    class Recording(FineTuner):
+        def batch(self, weights: dict, tasks: list, k: int, seeds: list[int]) -> list[dict]:
+            adapted = super().batch(weights, tasks, k, seeds)
+            played = [env.unwrapped.task for env in made[-len(tasks) :]]  # each raw env's task, after its episodes
+            calls.extend(zip(tasks, played, [k] * len(tasks), seeds, reset_seeds[-len(tasks) :]))
+            return adapted
+
+    monkeypatch.setattr(reptile_module, "EvalEnvs", RecordingEnvs)
+    monkeypatch.setattr(reptile_module, "FineTuner", Recording)
+    train(registry.learner("reptile"), seed, steps, folder, TrainSettings(algo_overrides=PPO_TINY, **settings))
+    return calls
+
+
+def test_reptile_meta_iterations_draw_their_own_tasks_and_env_seeds(monkeypatch, tmp_path: Path) -> None:
+    # 1600 steps: two meta-iterations of 8 inner loops (hyperparams.yaml: meta_batch_tasks),
+    # each k = 1 episode (the default protocol's headline k) of 100 steps.
+    calls = _reptile_inner_loops(monkeypatch, 0, 1600, tmp_path / "s0")
+    assert len(calls) == 2 * 8 and all(k == 1 for _, _, k, _, _ in calls)
+    # Each inner loop plays the task it is given (its env made once, re-pinned each iteration),
+    # from a reset with the env seed it is given, one of its own.
+    assert all(given == played for given, played, *_ in calls)
+    assert all(seed == reset_with for *_, seed, reset_with in calls)
+    tasks = task_distribution("color-or-position", "train", "interleaved")
+    assert all(tasks.contains(given) for given, *_ in calls)
+    assert len({given for given, *_ in calls}) > 8, "the meta-iterations drew the same tasks"
+    seeds = [seed for *_, seed, _ in calls]
+    assert len(set(seeds)) == len(seeds), "two inner loops share an env seed"
+    assert not set(seeds) & set(SeedStreams(0).envs(N_ENVS))  # nor one of the envs the model is built on
+    other = _reptile_inner_loops(monkeypatch, 1, 800, tmp_path / "s1")
+    assert not set(seeds) & {seed for *_, seed, _ in other}
+
+    # Killed at the end of the 2nd meta-iteration (the 1st is checkpointed), the run replays
+    # exactly the 2nd: the iteration index keys the task draws and env seeds, so a resumed
+    # run continues the sequence, and ends with the uninterrupted run's weights.
+    folder = tmp_path / "resumed"
+
+    def interrupt(steps: int) -> None:
+        if steps == 1600:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        _reptile_inner_loops(monkeypatch, 0, 1600, folder, checkpoint_every=1, on_rollout=interrupt)
+    assert _reptile_inner_loops(monkeypatch, 0, 1600, folder) == calls[8:]
+    resumed = PPO.load(folder / "model.zip", device="cpu").policy.state_dict()
+    uninterrupted = PPO.load(tmp_path / "s0" / "model.zip", device="cpu").policy.state_dict()
+    assert resumed.keys() == uninterrupted.keys()
+    assert all(torch.equal(resumed[key], uninterrupted[key]) for key in resumed)
 
 
 def test_training_envs_draw_from_the_env_stream_of_their_seed(monkeypatch, tmp_path: Path) -> None:

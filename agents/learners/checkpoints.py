@@ -16,7 +16,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from banana_grasp.agents.common.curves import append_curve, last_success, last_wall_seconds, read_curve
+from banana_grasp.agents.common.curves import append_curve, last_success, last_wall_seconds, read_curve, time_to_success
 from banana_grasp.agents.common.files import read_json, versions, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
@@ -32,6 +32,9 @@ class CurveAndCheckpoint(BaseCallback):
     the wall clock and the checkpoint counter start once, when the callback is made (after
     the curve is truncated to the checkpoint a run resumes from). ``checkpoint_every=None``:
     no checkpoints here (Reptile saves its own, between meta-iterations).
+
+    ``stop_at_success``: once the training success reaches it (:func:`reached`), the next
+    step ends ``learn()``; ``stopped_at`` holds the env steps of the rollout that reached it.
     """
 
     def __init__(
@@ -40,8 +43,11 @@ class CurveAndCheckpoint(BaseCallback):
         checkpoint_every: int | None,
         on_rollout: Callable[[int], None] | None = None,
         config: dict | None = None,
+        stop_at_success: float | None = None,
     ) -> None:
         super().__init__()
+        self.stop_at_success = stop_at_success
+        self.stopped_at: int | None = None
         self.files, self.checkpoint_every, self.on_rollout = files, checkpoint_every, on_rollout
         self.config = config  # written into each checkpoint, checked on resume
         self._successes: list[bool] = []
@@ -62,6 +68,8 @@ class CurveAndCheckpoint(BaseCallback):
             self._last_checkpoint = self.num_timesteps
 
     def _on_step(self) -> bool:
+        if self.stopped_at is not None:
+            return False
         for done, info in zip(self.locals["dones"], self.locals["infos"]):
             if done and "is_success" in info:
                 self._successes.append(bool(info["is_success"]))
@@ -72,8 +80,16 @@ class CurveAndCheckpoint(BaseCallback):
         wall = self._wall_before + time.perf_counter() - self._started
         append_curve(self.files.curve, (self.num_timesteps, rate, len(self._successes), round(wall, 2)))
         self._successes = []
+        if reached(self.files, self.stop_at_success):
+            self.stopped_at = self.num_timesteps
         if self.on_rollout is not None:
             self.on_rollout(self.num_timesteps)
+
+
+def reached(files: LearnerFiles, stop_at_success: float | None) -> bool:
+    """Whether the training success has reached ``stop_at_success`` (None: never): the mean of
+    three consecutive rollouts, as the report's time to 90% (``curves.time_to_success``)."""
+    return stop_at_success is not None and time_to_success(read_curve(files.curve), stop_at_success) is not None
 
 
 def save_checkpoint(files: LearnerFiles, model: BaseAlgorithm, config: dict | None = None) -> None:
@@ -92,13 +108,19 @@ def trained_or_checkpoint_steps(files: LearnerFiles) -> int:
     return checkpoint_steps(files) or storage.trained_steps(files)
 
 
-def training_config(learner: LearnerSpec, algo_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What a saved learner must share with a run that reuses or resumes it."""
-    return {
+def training_config(
+    learner: LearnerSpec, algo_overrides: dict[str, Any] | None = None, trial_episodes: int | None = None
+) -> dict[str, Any]:
+    """What a saved learner must share with a run that reuses or resumes it; for a learner
+    that adapts in context, the length of its trials too (its memory is trained on them)."""
+    config = {
         "learner": learner.name,
         "hyperparameters": hyperparameters(learner.hyperparameters),
         "algo_overrides": algo_overrides or {},
     }
+    if learner.in_context and trial_episodes is not None:
+        config["trial_episodes"] = trial_episodes
+    return config
 
 
 def check_reusable(files: LearnerFiles, learner: LearnerSpec, config: dict) -> None:
@@ -137,9 +159,11 @@ def finish(
     files: LearnerFiles,
     started: float,
     algo_overrides: dict[str, Any] | None = None,
+    stopped_at_success: float | None = None,
     **extra: Any,
 ) -> dict:
-    """Save the finished learner, write ``meta.json`` (last) and drop the checkpoint."""
+    """Save the finished learner, write ``meta.json`` (last) and drop the checkpoint.
+    ``stopped_at_success``: the threshold that ended training before its budget, if one did."""
     storage.save_model(files, model)
     curve = read_curve(files.curve)
     meta = {
@@ -150,6 +174,7 @@ def finish(
         "seed": seed,
         "steps": int(model.num_timesteps),
         "final_train_success": last_success(curve),
+        "stopped_at_success": stopped_at_success,
         "wall_seconds": curve[-1]["wall_seconds"] if curve else round(time.perf_counter() - started, 2),
         "versions": versions(),
         **extra,

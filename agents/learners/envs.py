@@ -11,7 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
 from banana_grasp.agents.learners.registry import LearnerSpec
-from banana_grasp.envs import FixedTask, Greyscale, Task, Trial, env_id
+from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Greyscale, Task, Trial, env_id
 
 # Observation keys left out of VecNormalize: already in [-1, 1], and constant or nearly so
 # while some learners train (the banana's colour for a position specialist, contact flags
@@ -46,8 +46,8 @@ def env_factory(
             env = FixedTask(env, task)
         if learner.greyscale:
             env = Greyscale(env)
-        if learner.in_context:
-            env = Trial(env, trial_episodes)
+        if learner.in_context:  # every episode padded to its full length: trials of fixed length
+            env = Trial(PadEpisode(env, MAX_EPISODE_STEPS), trial_episodes)
         return env
 
     return make
@@ -110,10 +110,12 @@ class SeededVecEnv(DummyVecEnv):
         return list(self.env_seeds)
 
 
-def make_vec(factory: Callable[[], gym.Env], seeds: list[int]) -> VecEnv:
-    """One env per seed, each seeded (its task and start-state stream) with its own: a
-    DummyVecEnv (faster than subprocesses for this light physics on 2 cores) + VecMonitor."""
-    return VecMonitor(SeededVecEnv([factory] * len(seeds), seeds))
+def make_vec(factory: Callable[[], gym.Env] | list[Callable[[], gym.Env]], seeds: list[int]) -> VecEnv:
+    """One env per seed (made by ``factory``, or by one factory each), each seeded (its task
+    and start-state stream) with its own: a DummyVecEnv (faster than subprocesses for this
+    light physics on 2 cores) + VecMonitor."""
+    factories = factory if isinstance(factory, list) else [factory] * len(seeds)
+    return VecMonitor(SeededVecEnv(factories, seeds))
 
 
 def normalized_keys(observation_space: spaces.Dict, all_keys: bool = False) -> list[str]:

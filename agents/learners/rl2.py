@@ -1,4 +1,4 @@
-"""RL^2 (Duan et al., 2016): a recurrent policy (sb3-contrib RecurrentPPO) trained on trials.
+"""RL^2 (Duan et al., 2016): a recurrent policy trained on trials (``trial_ppo.TrialPPO``).
 
 A trial is ``k + 1`` episodes of one task (``envs.Trial``): the previous action, reward and
 an episode-boundary flag join the observation, and the memory is kept across the episodes
@@ -9,7 +9,6 @@ of a trial, so the policy can adapt in context. Adaptation changes no weight
 from __future__ import annotations
 
 import numpy as np
-from sb3_contrib import RecurrentPPO
 from stable_baselines3.common.utils import set_random_seed
 
 from banana_grasp.agents.common.files import read_json
@@ -18,15 +17,18 @@ from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.envs import EvalEnvs, run_episode
 from banana_grasp.agents.learners.registry import LearnerSpec
 from banana_grasp.agents.learners.training import TrainSettings, train_sb3
-from banana_grasp.envs import Task
-
-POLICY = "MultiInputLstmPolicy"
+from banana_grasp.agents.learners.trial_ppo import LSTMPolicy, TrialPPO
+from banana_grasp.envs import MAX_EPISODE_STEPS, Task
 
 
 def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
     if settings.trial_episodes < 1:
         raise ValueError(f"a trial needs >= 1 episode; got trial_episodes={settings.trial_episodes}")
-    return train_sb3(learner, seed, steps, files, settings, RecurrentPPO, POLICY,
+    # One rollout is one trial per env: n_steps is the trial's length (episodes padded to full length).
+    # Derived, not an override: meta.json and checkpoints record only the caller's overrides,
+    # which training.train checks a saved learner against before reusing it.
+    trial = {"n_steps": settings.trial_episodes * MAX_EPISODE_STEPS}
+    return train_sb3(learner, seed, steps, files, settings, TrialPPO, LSTMPolicy, algo_kwargs=trial,
                      trial_episodes=settings.trial_episodes)  # fmt: skip
 
 
@@ -39,7 +41,7 @@ class RL2Agent:
 
     def __init__(self, learner: LearnerSpec, files: LearnerFiles, envs: EvalEnvs) -> None:
         self.name, self.learner, self.files = learner.name, learner, files
-        self.model, self.normalize = storage.load_model(files, RecurrentPPO)
+        self.model, self.normalize = storage.load_model(files, TrialPPO)
         self.normalize.training = False
         self._envs = envs
         # Trials longer than those of training would put the memory out of its distribution.

@@ -33,6 +33,16 @@ def trained_steps(files: LearnerFiles) -> int:
     return int(read_json(files.meta)["steps"]) if files.is_complete() else 0
 
 
+def is_trained_for(files: LearnerFiles, steps: int, stop_at_success: float | None) -> bool:
+    """Whether a complete learner is saved for this budget: trained ``steps`` env steps, or
+    stopped earlier on reaching the same ``stop_at_success``."""
+    if not files.is_complete():
+        return False
+    meta = read_json(files.meta)
+    stopped = meta.get("stopped_at_success") is not None and meta["stopped_at_success"] == stop_at_success
+    return int(meta["steps"]) >= steps or stopped
+
+
 def load_model(files: LearnerFiles, algo: type[BaseAlgorithm], venv: VecEnv | None = None, **overrides: Any):
     """Load the model and its normalisation from ``files``; clear errors name the file.
 

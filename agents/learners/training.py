@@ -4,7 +4,8 @@
 least ``steps`` is left alone; trained for fewer, training continues from it; a folder that
 holds another learner, or this one with other hyperparameters, is refused) and hands over
 to the kind's own ``train``. :func:`train_sb3` is that ``train`` for the kinds that are one
-stable-baselines3 algorithm (PPO, RL^2's RecurrentPPO).
+stable-baselines3 algorithm (PPO, and RL^2's TrialPPO, built on stable-baselines3's
+OnPolicyAlgorithm).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from banana_grasp.agents.learners.checkpoints import (
     CurveAndCheckpoint,
     check_reusable,
     finish,
+    reached,
     resume_point,
     trained_or_checkpoint_steps,
     training_config,
@@ -47,6 +49,7 @@ class TrainSettings:
     progress_bar: bool = False
     on_rollout: Callable[[int], None] | None = None  # called with the env steps after each rollout
     algo_overrides: dict[str, Any] = field(default_factory=dict)  # replace keys of the algorithm's settings
+    stop_at_success: float | None = None  # stop once the training success reaches it (None: whole budget)
 
     def train_tasks(self, learner: LearnerSpec) -> EnvSpec:
         return EnvSpec(learner.variation, "train", self.position_layout)
@@ -60,11 +63,9 @@ def train(learner: LearnerSpec, seed: int, steps: int, folder: Path, settings: T
     files = LearnerFiles(Path(folder))
     if not learner.trained:
         raise ValueError(f"learner {learner.name!r} of kind {learner.kind!r} is not trained")
-    check_reusable(files, learner, training_config(learner, settings.algo_overrides))
-    if files.is_complete():
-        meta = read_json(files.meta)
-        if meta.get("steps", 0) >= steps:
-            return meta
+    check_reusable(files, learner, training_config(learner, settings.algo_overrides, settings.trial_episodes))
+    if storage.is_trained_for(files, steps, settings.stop_at_success):
+        return read_json(files.meta)
     files.folder.mkdir(parents=True, exist_ok=True)
     return learner.implementation.train(learner, seed, steps, files, settings)
 
@@ -97,21 +98,26 @@ def start_or_resume(
     files: LearnerFiles,
     settings: TrainSettings,
     make_venv: Callable[[], VecEnv] | None = None,
+    algo_kwargs: dict[str, Any] | None = None,
 ) -> tuple[BaseAlgorithm, VecNormalize]:
     """The model to train on and its normalisation: from the last checkpoint or finished
     learner, else new.
 
-    The curve keeps only the rows up to where training continues. ``venv`` is attached when
-    resuming; a new model is built on ``venv`` or, if that is None, on ``make_venv()``.
+    The curve keeps only the rows up to where training continues. The model gets ``venv``
+    or, if that is None, ``make_venv()``, resumed or new (a model loaded without an env has
+    no VecNormalize for its next save).
+    ``algo_kwargs``: settings the kind derives itself (RL^2's ``n_steps``, the trial's
+    length), over ``settings.algo_overrides`` and, unlike them, not part of the saved record.
     """
     resume = resume_point(files)
+    venv = venv if venv is not None or make_venv is None else make_venv()
     if resume is not None:
         model, normalize = storage.load_model(resume, algo, venv, tensorboard_log=str(files.tensorboard))
         truncate_curve(files.curve, model.num_timesteps)
         return model, normalize
     truncate_curve(files.curve, 0)
-    venv = venv if venv is not None else make_venv()
-    model = new_model(learner, algo, policy, venv, seed, files.tensorboard, **settings.algo_overrides)
+    overrides = {**settings.algo_overrides, **(algo_kwargs or {})}
+    model = new_model(learner, algo, policy, venv, seed, files.tensorboard, **overrides)
     return model, model.get_vec_normalize_env()
 
 
@@ -123,6 +129,7 @@ def train_sb3(
     settings: TrainSettings,
     algo: type[BaseAlgorithm],
     policy: str,
+    algo_kwargs: dict[str, Any] | None = None,
     **extra_meta: Any,
 ) -> dict:
     """Train one stable-baselines3 algorithm on the learner's training tasks, with checkpoints."""
@@ -132,11 +139,19 @@ def train_sb3(
     # A resumed training gets envs of its own (keyed by its step count), not a replay of the first.
     resumed_at = trained_or_checkpoint_steps(files)
     venv = make_vec(factory, SeedStreams(seed).envs(hp["n_envs"], *([resumed_at] if resumed_at else [])))
-    model, _ = start_or_resume(learner, algo, policy, venv, seed, files, settings)
-    config = training_config(learner, settings.algo_overrides)
-    callback = CurveAndCheckpoint(files, settings.checkpoint_every, settings.on_rollout, config)
+    model, _ = start_or_resume(learner, algo, policy, venv, seed, files, settings, algo_kwargs=algo_kwargs)
+    config = training_config(learner, settings.algo_overrides, settings.trial_episodes)
+    callback = CurveAndCheckpoint(
+        files, settings.checkpoint_every, settings.on_rollout, config, settings.stop_at_success
+    )
     remaining = steps - model.num_timesteps
-    if remaining > 0:
+    if remaining > 0 and not reached(files, settings.stop_at_success):
         model.learn(remaining, callback=callback, reset_num_timesteps=False,
                     progress_bar=settings.progress_bar, tb_log_name="run")  # fmt: skip
-    return finish(learner, seed, model, files, started, settings.algo_overrides, **extra_meta)
+    stopped = callback.stopped_at is not None or (
+        model.num_timesteps < steps and reached(files, settings.stop_at_success)
+    )
+    if callback.stopped_at is not None:  # learn() took one more env step, to end: not trained on
+        model.num_timesteps = callback.stopped_at
+    return finish(learner, seed, model, files, started, settings.algo_overrides,
+                  stopped_at_success=settings.stop_at_success if stopped else None, **extra_meta)  # fmt: skip

@@ -105,15 +105,18 @@ class Preset:
     name: str
     seeds: tuple[int, ...]
     learners: tuple[str, ...]
-    train_steps: dict[str, int]  # learner kind -> env steps
+    train_steps: dict[str, int]  # learner name or kind -> env steps (a name wins over its kind)
     protocol: EvalProtocol
     video_tasks: int = 3  # held-out tasks filmed, every learner side by side
+    # Training stops once a learner's training success (3 rollouts) reaches this; None: the whole budget.
+    stop_at_success: float | None = None
     algo_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> algorithm settings
 
     def steps_for(self, spec: LearnerSpec) -> int:
-        if spec.kind not in self.train_steps:
-            raise ValueError(f"preset {self.name!r} has no train_steps for kind {spec.kind!r}")
-        return int(self.train_steps[spec.kind])
+        for key in (spec.name, spec.kind):
+            if key in self.train_steps:
+                return int(self.train_steps[key])
+        raise ValueError(f"preset {self.name!r} has no train_steps for learner {spec.name!r} or its kind {spec.kind!r}")
 
     def specs(self) -> list[LearnerSpec]:
         return [learner(name) for name in self.learners]
@@ -139,6 +142,9 @@ def preset(name: str) -> Preset:
                          f"allowed: {', '.join(sorted(protocol_keys))}")  # fmt: skip
     result = Preset(name=name, protocol=EvalProtocol(**protocol), **{**values, "seeds": tuple(values["seeds"]),
                     "learners": tuple(values["learners"])})  # fmt: skip
+    stop = result.stop_at_success
+    if stop is not None and not (isinstance(stop, (int, float)) and not isinstance(stop, bool) and 0 < stop <= 1):
+        raise ValueError(f"preset {name!r}: stop_at_success must be a success rate in (0, 1] or null; got {stop!r}")
     for spec in result.specs():  # every learner exists, and every trained one has a budget
         if spec.trained:
             result.steps_for(spec)

@@ -109,10 +109,12 @@ def report_markdown(preset: Preset, results: dict, summary: dict, videos: list[s
     scope, what = (("held-out combined tasks", "new colours x new positions") if protocol.heldout_combined
                    else ("evaluation tasks", f"{protocol.variation}/{protocol.split}"))  # fmt: skip
     wall_minutes = results["wall_seconds"] / 60
+    stop = (f", each learner stopped once its training success reached {preset.stop_at_success:.0%} (mean of 3 "
+            "consecutive rollouts)") if preset.stop_at_success is not None else ""  # fmt: skip
     video_lines = "\n".join(f"- [{path.rsplit('/', 1)[-1]}]({path})" for path in videos) or "- (none)"
     return f"""# banana-grasp comparison: preset `{preset.name}`
 
-What was run: {len(preset.learners)} learners x seeds {seeds}; training budgets (env steps) {preset.train_steps};
+What was run: {len(preset.learners)} learners x seeds {seeds}; training budgets (env steps) {preset.train_steps}{stop};
 {scope}: {protocol.heldout_tasks} tasks of `{results["env_id"]}` ({what},
 {protocol.position_layout} position split); for each adaptation budget k in {list(protocol.k)} (whole episodes
 of the task), {protocol.eval_episodes} evaluation episode(s) per task; success = `info["is_success"]` at the

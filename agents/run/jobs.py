@@ -27,6 +27,7 @@ class TrainJob:
     trial_episodes: int
     position_layout: str
     algo_overrides: dict
+    stop_at_success: float | None = None
 
     @property
     def label(self) -> str:
@@ -38,12 +39,12 @@ class TrainJob:
 
     def done_steps(self) -> int:
         """Env steps already trained (a finished learner, else the last checkpoint), at most the budget."""
-        if storage.trained_steps(self.files) >= self.steps:
+        if self.is_done():
             return self.steps
         return min(checkpoint_steps(self.files), self.steps)
 
     def is_done(self) -> bool:
-        return storage.trained_steps(self.files) >= self.steps
+        return storage.is_trained_for(self.files, self.steps, self.stop_at_success)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
         for seed in preset.seeds:
             folder = str(run.learner(spec.name, seed).folder)
             jobs.append(TrainJob(spec.name, seed, preset.steps_for(spec), folder, protocol.trial_episodes,
-                                 protocol.position_layout, overrides))  # fmt: skip
+                                 protocol.position_layout, overrides, preset.stop_at_success))  # fmt: skip
     return jobs
 
 
@@ -87,7 +88,7 @@ def check_saved_learners(jobs: list[TrainJob]) -> None:
     trained with today's hyperparameters (else it would be reused as if it had)."""
     for job in jobs:
         spec = learner(job.learner)
-        check_reusable(job.files, spec, training_config(spec, job.algo_overrides))
+        check_reusable(job.files, spec, training_config(spec, job.algo_overrides, job.trial_episodes))
 
 
 def run_train_job(job: TrainJob, progress_queue: Any = None) -> dict:
@@ -95,7 +96,8 @@ def run_train_job(job: TrainJob, progress_queue: Any = None) -> dict:
     if progress_queue is not None:
         report = lambda steps: progress_queue.put((job.label, steps))
     settings = TrainSettings(trial_episodes=job.trial_episodes, position_layout=job.position_layout,
-                             on_rollout=report, algo_overrides=job.algo_overrides)  # fmt: skip
+                             on_rollout=report, algo_overrides=job.algo_overrides,
+                             stop_at_success=job.stop_at_success)  # fmt: skip
     return train(learner(job.learner), job.seed, job.steps, Path(job.folder), settings)
 
 
