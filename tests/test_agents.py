@@ -24,7 +24,7 @@ from stable_baselines3 import PPO
 from banana_grasp.agents.common.curves import read_curve
 from banana_grasp.agents.common.files import read_json, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
-from banana_grasp.agents.learners import checkpoints, registry, storage
+from banana_grasp.agents.learners import registry, stopping, storage
 from banana_grasp.agents.learners.envs import RAW_KEYS, EnvSpec, EvalEnvs, env_factory, run_episode
 from banana_grasp.agents.learners.expert import ExpertAgent
 from banana_grasp.agents.learners.ppo import PolicyAgent
@@ -823,41 +823,42 @@ def test_a_larger_budget_continues_a_finished_learner(tmp_path: Path, name: str,
     assert steps == list(range(rollout, second["steps"] + 1, rollout))
 
 
-def _as_if_every_episode_succeeded(monkeypatch) -> None:
-    """Training stops on ``curves.time_to_success`` of the curve (``checkpoints.reached``); a
-    policy that learns in a few hundred steps is not to be had, so here it reads the curve as
-    if every rollout's success were 1.0: the real 3-rollout window, met at the 3rd row."""
-    real = checkpoints.time_to_success
+def _scripted_checks(monkeypatch, successes: list[float]) -> None:
+    """A policy that learns in a few hundred steps is not to be had, so here the training
+    curve reads as if every rollout had succeeded (checks begin once 3 rows exist, the real
+    precondition), a check is due before every rollout, and each check's deterministic
+    success is the next of ``successes``."""
+    real = stopping.read_curve
+    monkeypatch.setattr(stopping, "read_curve", lambda path: [{**row, "success_rate": 1.0} for row in real(path)])
+    monkeypatch.setattr(stopping, "CHECK_EVERY", 1)
+    values = iter(successes)
+    monkeypatch.setattr(stopping.SuccessCheck, "success", lambda self, model: next(values))
 
-    def time_to_success(curve: list[dict], threshold: float = 0.9, window: int = 3) -> dict | None:
-        return real([{**row, "success_rate": 1.0} for row in curve], threshold, window)
 
-    monkeypatch.setattr(checkpoints, "time_to_success", time_to_success)
-
-
-# name -> env steps of one rollout (Reptile: one meta-iteration); a budget of 4 of them.
+# name -> env steps of one rollout (Reptile: one meta-iteration); a budget of 6 of them.
 @pytest.mark.parametrize("name, rollout", [("position-specialist", N_ENVS * PPO_TINY["n_steps"]),
                                            ("reptile", META_ITERATION)])  # fmt: skip
 def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path: Path, name: str, rollout: int) -> None:
-    _as_if_every_episode_succeeded(monkeypatch)
-    spec, folder, budget = registry.learner(name), tmp_path / name, 4 * rollout
+    _scripted_checks(monkeypatch, [0.85, 0.95])
+    spec, folder, budget = registry.learner(name), tmp_path / name, 6 * rollout
     files = LearnerFiles(folder)
     seen: list[int] = []
     meta = train(spec, 0, budget, folder, _settings(PPO_TINY, stop_at_success=0.9, on_rollout=seen.append))
-    # The window of 3 rollouts is full at the 3rd: training ends there, the 4th never runs.
-    assert seen == [rollout, 2 * rollout, 3 * rollout]
+    # The first check, before the 4th rollout, finds 0.85 < 0.9; the second, before the 5th, 0.95.
+    assert seen == [rollout, 2 * rollout, 3 * rollout, 4 * rollout]
     curve = read_curve(files.curve)
     assert [row["steps"] for row in curve] == seen
     assert meta["stopped_at_success"] == 0.9
-    assert meta["steps"] == curve[-1]["steps"] == 3 * rollout
+    assert meta["success_checks"] == [[3 * rollout, 0.85], [4 * rollout, 0.95]]
+    assert meta["steps"] == curve[-1]["steps"] == 4 * rollout
     assert read_json(files.meta) == meta and not files.checkpoint.folder.exists()
     # The saved model counts the steps it trained on (PPO's learn() took one more env step, to stop).
-    assert storage.load_model(files, PPO)[0].num_timesteps == 3 * rollout
+    assert storage.load_model(files, PPO)[0].num_timesteps == 4 * rollout
 
     # Complete for this budget with this threshold only; a smaller budget it reached is complete anyway.
     assert storage.is_trained_for(files, budget, 0.9)
     assert not storage.is_trained_for(files, budget, None) and not storage.is_trained_for(files, budget, 0.8)
-    assert storage.is_trained_for(files, 3 * rollout, None)
+    assert storage.is_trained_for(files, 4 * rollout, None)
     job = TrainJob(name, 0, budget, str(folder), 2, "interleaved", PPO_TINY, 0.9)
     assert job.is_done() and job.done_steps() == budget
     assert not TrainJob(name, 0, budget, str(folder), 2, "interleaved", PPO_TINY).is_done()
@@ -874,9 +875,33 @@ def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path:
     # Without a threshold, the whole budget: training continues from where it stopped.
     more: list[int] = []
     full = train(spec, 0, budget, folder, _settings(PPO_TINY, on_rollout=more.append))
-    assert more == [4 * rollout]
-    assert full["steps"] == budget and full["stopped_at_success"] is None
-    assert [row["steps"] for row in read_curve(files.curve)] == [rollout * (i + 1) for i in range(4)]
+    assert more == [5 * rollout, 6 * rollout]
+    assert full["steps"] == budget and full["stopped_at_success"] is None and "success_checks" not in full
+    assert [row["steps"] for row in read_curve(files.curve)] == [rollout * (i + 1) for i in range(6)]
+
+
+@pytest.mark.parametrize("name", ["position-specialist", "rl2"])
+def test_success_check_plays_the_same_deterministic_episodes_each_time(trained, name: str) -> None:
+    folder = trained[name][0]
+    spec, files = registry.learner(name), LearnerFiles(folder)
+    model, _ = storage.load_model(files, ALGORITHMS[spec.kind])
+    tasks = EnvSpec(spec.variation, "train", "interleaved")
+    check = stopping.SuccessCheck(spec, tasks, 3, 0.9, files)
+    episodes: list[int] = []
+    real = stopping.evaluate_policy
+
+    def counting(*args, **kwargs):
+        episodes.append(kwargs["n_eval_episodes"])
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stopping, "evaluate_policy", counting)
+        first, second = check.success(model), check.success(model)
+    check.close()
+    assert episodes == [stopping.CHECK_EPISODES] * 2
+    # A fraction of 20 episodes, and the same one twice: the same tasks, starts and actions.
+    assert first == second and first * stopping.CHECK_EPISODES == round(first * stopping.CHECK_EPISODES)
+    assert 0.0 <= first <= 1.0
 
 
 def test_a_folder_of_other_hyperparameters_or_another_learner_is_refused(tmp_path: Path) -> None:
@@ -924,3 +949,43 @@ def test_reptile_records_its_configuration_in_checkpoints_and_meta(tmp_path: Pat
     assert meta["algo_overrides"] == PPO_TINY
     # The meta-iterations run and the inner loop's episodes (k = 1), counted across the resume.
     assert (meta["steps"], meta["meta_iterations"], meta["inner_episodes"]) == (2 * META_ITERATION, 2, 1)
+
+
+def _recording_updates(monkeypatch) -> list[dict]:
+    """Every PPO update (``PPO.train``) made from now on: its samples, epochs, minibatch,
+    learning rate and whether its Adam started fresh (no state yet)."""
+    records: list[dict] = []
+    real = PPO.train
+
+    def train_recorded(self) -> None:
+        buffer = self.rollout_buffer
+        records.append({
+            "samples": buffer.buffer_size * buffer.n_envs, "n_epochs": self.n_epochs, "batch_size": self.batch_size,
+            "learning_rate": self.policy.optimizer.param_groups[0]["lr"], "fresh_adam": not self.policy.optimizer.state,
+        })  # fmt: skip
+        real(self)
+
+    monkeypatch.setattr(PPO, "train", train_recorded)
+    return records
+
+
+def test_reptile_adapts_at_test_time_with_exactly_its_meta_trained_inner_loop(monkeypatch, trained, heldout_tasks,
+                                                                            tmp_path: Path) -> None:  # fmt: skip
+    """Reptile's test-time adaptation is its inner loop: the same update on as many samples
+    (k whole episodes), with the same epochs, minibatch and learning rate, from a fresh Adam."""
+    spec = registry.learner("reptile")
+    records = _recording_updates(monkeypatch)
+    train(spec, 0, META_ITERATION, tmp_path / "reptile", _settings(PPO_TINY))  # one meta-iteration, k = 1
+    inner = list(records)
+    tasks_per_iteration = registry.hyperparameters("reptile")["meta_batch_tasks"]
+    assert len(inner) == tasks_per_iteration  # one inner loop per task of the meta-batch
+
+    records.clear()
+    agent = load_agent(spec, LearnerFiles(trained["reptile"][0]), HELDOUT)
+    agent.adapt(heldout_tasks[0], 1, seed=7)
+    assert records == [inner[0]]
+    finetune = registry.hyperparameters("finetune")
+    assert inner[0] == {"samples": MAX_EPISODE_STEPS, "n_epochs": finetune["n_epochs"],
+                        "batch_size": finetune["batch_size"], "learning_rate": finetune["learning_rate"],
+                        "fresh_adam": True}  # fmt: skip
+    assert all(record == inner[0] for record in inner)

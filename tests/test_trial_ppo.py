@@ -253,3 +253,30 @@ def test_predict_resets_the_memory_where_a_trial_starts() -> None:
     # Both starting: as state=None.
     both, _ = model.predict(obs, state=state, episode_start=np.ones(2, bool), deterministic=True)
     np.testing.assert_array_equal(both, fresh)
+
+
+def test_bench_rl2_script_prints_speeds_and_their_ratios() -> None:
+    """scripts/bench_rl2.py on one rollout per job: a row per algorithm, and ratio lines that
+    are the ratios of the printed means (recomputed here)."""
+    import re
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(repo / "scripts" / "bench_rl2.py"), "--steps", "1600"],
+                            capture_output=True, text=True, timeout=300, check=False, cwd=repo)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    means = {}
+    for line in result.stdout.splitlines():
+        row = re.match(r"\| (.+?) \| ([0-9,]+), ([0-9,]+) \| ([0-9,]+) \|$", line)
+        if row:
+            first, second, mean = (float(row.group(i).replace(",", "")) for i in (2, 3, 4))
+            assert first > 0 and second > 0 and abs(mean - (first + second) / 2) <= 1, line
+            means[row.group(1)] = mean
+    assert len(means) == 3, result.stdout
+    trial = next(v for k, v in means.items() if k.startswith("RL^2, TrialPPO"))
+    recurrent = next(v for k, v in means.items() if k.startswith("RL^2, sb3-contrib"))
+    ppo = next(v for k, v in means.items() if k.startswith("PPO"))
+    printed = dict(re.findall(r"^TrialPPO / (RecurrentPPO|PPO): ([0-9.]+)x", result.stdout, flags=re.MULTILINE))
+    assert float(printed["RecurrentPPO"]) == pytest.approx(trial / recurrent, abs=0.02)
+    assert float(printed["PPO"]) == pytest.approx(trial / ppo, abs=0.02)

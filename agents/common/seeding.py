@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-POLICY, ENVS, TASKS = 0, 1, 2  # the streams of one training seed
+POLICY, ENVS, TASKS, CHECKS = 0, 1, 2, 3  # the streams of one training seed
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class SeedStreams:
     def envs(self, n: int, *keys: int) -> list[int]:
         """Seeds of ``n`` training envs; ``keys`` tell apart sets of envs (e.g. Reptile's iterations)."""
         return [int(s) for s in self._stream(ENVS, keys).generate_state(n)]
+
+    def check_envs(self, n: int) -> list[int]:
+        """Seeds of ``n`` envs that check a training's success (``learners.stopping``)."""
+        return [int(s) for s in self._stream(CHECKS, ()).generate_state(n)]
 
     def tasks(self, *keys: int) -> np.random.Generator:
         """A generator for task draws (Reptile's meta-iterations)."""

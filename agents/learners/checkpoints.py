@@ -16,7 +16,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from banana_grasp.agents.common.curves import append_curve, last_success, last_wall_seconds, read_curve, time_to_success
+from banana_grasp.agents.common.curves import append_curve, last_success, last_wall_seconds, read_curve
 from banana_grasp.agents.common.files import read_json, versions, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
@@ -33,8 +33,9 @@ class CurveAndCheckpoint(BaseCallback):
     the curve is truncated to the checkpoint a run resumes from). ``checkpoint_every=None``:
     no checkpoints here (Reptile saves its own, between meta-iterations).
 
-    ``stop_at_success``: once the training success reaches it (:func:`reached`), the next
-    step ends ``learn()``; ``stopped_at`` holds the env steps of the rollout that reached it.
+    ``check`` (``stopping.SuccessCheck``): asked before each rollout, once the previous update
+    is done; when it says stop, the next step ends ``learn()`` and ``stopped_at`` holds the
+    env steps trained.
     """
 
     def __init__(
@@ -43,10 +44,10 @@ class CurveAndCheckpoint(BaseCallback):
         checkpoint_every: int | None,
         on_rollout: Callable[[int], None] | None = None,
         config: dict | None = None,
-        stop_at_success: float | None = None,
+        check: Callable[[BaseAlgorithm, int], bool] | None = None,
     ) -> None:
         super().__init__()
-        self.stop_at_success = stop_at_success
+        self.check = check
         self.stopped_at: int | None = None
         self.files, self.checkpoint_every, self.on_rollout = files, checkpoint_every, on_rollout
         self.config = config  # written into each checkpoint, checked on resume
@@ -61,7 +62,11 @@ class CurveAndCheckpoint(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         # Here the previous rollout's update is done: a checkpoint holds exactly the
-        # training of its step count, so a resumed run loses nothing.
+        # training of its step count, so a resumed run loses nothing; and a check of the
+        # policy sees all the training so far.
+        if self.check is not None and self.check(self.model, self.num_timesteps):
+            self.stopped_at = self.num_timesteps
+            return
         every = self.checkpoint_every
         if every is not None and self.num_timesteps - self._last_checkpoint >= every:
             save_checkpoint(self.files, self.model, self.config)
@@ -80,16 +85,8 @@ class CurveAndCheckpoint(BaseCallback):
         wall = self._wall_before + time.perf_counter() - self._started
         append_curve(self.files.curve, (self.num_timesteps, rate, len(self._successes), round(wall, 2)))
         self._successes = []
-        if reached(self.files, self.stop_at_success):
-            self.stopped_at = self.num_timesteps
         if self.on_rollout is not None:
             self.on_rollout(self.num_timesteps)
-
-
-def reached(files: LearnerFiles, stop_at_success: float | None) -> bool:
-    """Whether the training success has reached ``stop_at_success`` (None: never): the mean of
-    three consecutive rollouts, as the report's time to 90% (``curves.time_to_success``)."""
-    return stop_at_success is not None and time_to_success(read_curve(files.curve), stop_at_success) is not None
 
 
 def save_checkpoint(files: LearnerFiles, model: BaseAlgorithm, config: dict | None = None) -> None:

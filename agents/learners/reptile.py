@@ -21,7 +21,7 @@ from stable_baselines3 import PPO
 from banana_grasp.agents.common.curves import append_curve, last_wall_seconds
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.common.seeding import SeedStreams
-from banana_grasp.agents.learners.checkpoints import finish, reached, save_checkpoint, training_config
+from banana_grasp.agents.learners.checkpoints import finish, save_checkpoint, training_config
 from banana_grasp.agents.learners.envs import EvalEnvs, env_factory, make_vec
 from banana_grasp.agents.learners.ppo import POLICY, FineTuner, load_agent
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
@@ -48,7 +48,12 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     iteration = model.num_timesteps // steps_per_iteration
     config = training_config(learner, settings.algo_overrides)
     last_checkpoint, wall_before, clock = model.num_timesteps, last_wall_seconds(files.curve), time.perf_counter()
-    while model.num_timesteps < steps and not reached(files, settings.stop_at_success):
+    check, stopped = settings.success_check(learner, seed, files), False
+    while model.num_timesteps < steps:
+        # Checked between meta-iterations: the initialisation, zero-shot, as the report scores it.
+        if check is not None and check(model, model.num_timesteps):
+            stopped = True
+            break
         rng, env_seeds = streams.tasks(iteration), streams.envs(n_tasks, iteration)
         init = {key: value.detach().clone() for key, value in model.policy.state_dict().items()}
         adapted = inner.batch(init, [tasks.sample(rng) for _ in range(n_tasks)], k, env_seeds)
@@ -70,7 +75,9 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
         if model.num_timesteps < steps and model.num_timesteps - last_checkpoint >= settings.checkpoint_every:
             save_checkpoint(files, model, config)
             last_checkpoint = model.num_timesteps
-    stopped = model.num_timesteps < steps
+    extra = {"success_checks": check.checks} if check is not None else {}
+    if check is not None:
+        check.close()
     return finish(learner, seed, model, files, started, settings.algo_overrides,
                   stopped_at_success=settings.stop_at_success if stopped else None,
-                  meta_iterations=int(iteration), inner_episodes=k)  # fmt: skip
+                  meta_iterations=int(iteration), inner_episodes=k, **extra)  # fmt: skip

@@ -30,13 +30,13 @@ from banana_grasp.agents.learners.checkpoints import (
     CurveAndCheckpoint,
     check_reusable,
     finish,
-    reached,
     resume_point,
     trained_or_checkpoint_steps,
     training_config,
 )
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec, normalized_keys
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
+from banana_grasp.agents.learners.stopping import SuccessCheck
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,14 @@ class TrainSettings:
     progress_bar: bool = False
     on_rollout: Callable[[int], None] | None = None  # called with the env steps after each rollout
     algo_overrides: dict[str, Any] = field(default_factory=dict)  # replace keys of the algorithm's settings
-    stop_at_success: float | None = None  # stop once the training success reaches it (None: whole budget)
+    # Stop once the deterministic policy succeeds this often on its training tasks (None: the
+    # whole budget; see learners.stopping).
+    stop_at_success: float | None = None
+
+    def success_check(self, learner: LearnerSpec, seed: int, files: LearnerFiles) -> SuccessCheck | None:
+        if self.stop_at_success is None:
+            return None
+        return SuccessCheck(learner, self.train_tasks(learner), seed, self.stop_at_success, files)
 
     def train_tasks(self, learner: LearnerSpec) -> EnvSpec:
         return EnvSpec(learner.variation, "train", self.position_layout)
@@ -141,17 +148,17 @@ def train_sb3(
     venv = make_vec(factory, SeedStreams(seed).envs(hp["n_envs"], *([resumed_at] if resumed_at else [])))
     model, _ = start_or_resume(learner, algo, policy, venv, seed, files, settings, algo_kwargs=algo_kwargs)
     config = training_config(learner, settings.algo_overrides, settings.trial_episodes)
-    callback = CurveAndCheckpoint(
-        files, settings.checkpoint_every, settings.on_rollout, config, settings.stop_at_success
-    )
+    check = settings.success_check(learner, seed, files)
+    callback = CurveAndCheckpoint(files, settings.checkpoint_every, settings.on_rollout, config, check)
     remaining = steps - model.num_timesteps
-    if remaining > 0 and not reached(files, settings.stop_at_success):
+    if remaining > 0:
         model.learn(remaining, callback=callback, reset_num_timesteps=False,
                     progress_bar=settings.progress_bar, tb_log_name="run")  # fmt: skip
-    stopped = callback.stopped_at is not None or (
-        model.num_timesteps < steps and reached(files, settings.stop_at_success)
-    )
     if callback.stopped_at is not None:  # learn() took one more env step, to end: not trained on
         model.num_timesteps = callback.stopped_at
-    return finish(learner, seed, model, files, started, settings.algo_overrides,
-                  stopped_at_success=settings.stop_at_success if stopped else None, **extra_meta)  # fmt: skip
+    if check is not None:
+        extra_meta["success_checks"] = check.checks
+        check.close()
+    stopped = settings.stop_at_success if callback.stopped_at is not None else None
+    return finish(learner, seed, model, files, started, settings.algo_overrides, stopped_at_success=stopped,
+                  **extra_meta)  # fmt: skip

@@ -6,6 +6,7 @@ import os
 import time
 
 from banana_grasp.agents.learners.registry import kind
+from banana_grasp.agents.learners.stopping import CHECK_EPISODES
 from banana_grasp.agents.protocol.presets import Preset
 from banana_grasp.agents.report.tables import markdown_tables, speed_table
 
@@ -109,8 +110,8 @@ def report_markdown(preset: Preset, results: dict, summary: dict, videos: list[s
     scope, what = (("held-out combined tasks", "new colours x new positions") if protocol.heldout_combined
                    else ("evaluation tasks", f"{protocol.variation}/{protocol.split}"))  # fmt: skip
     wall_minutes = results["wall_seconds"] / 60
-    stop = (f", each learner stopped once its training success reached {preset.stop_at_success:.0%} (mean of 3 "
-            "consecutive rollouts)") if preset.stop_at_success is not None else ""  # fmt: skip
+    stop = (f", each learner stopped once its deterministic policy succeeded in {preset.stop_at_success:.0%} of "
+            f"{CHECK_EPISODES} episodes of its training tasks" if preset.stop_at_success is not None else "")  # fmt: skip
     video_lines = "\n".join(f"- [{path.rsplit('/', 1)[-1]}]({path})" for path in videos) or "- (none)"
     return f"""# banana-grasp comparison: preset `{preset.name}`
 
