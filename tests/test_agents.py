@@ -832,7 +832,7 @@ def _scripted_checks(monkeypatch, successes: list[float]) -> None:
     monkeypatch.setattr(stopping, "read_curve", lambda path: [{**row, "success_rate": 1.0} for row in real(path)])
     monkeypatch.setattr(stopping, "CHECK_EVERY", 1)
     values = iter(successes)
-    monkeypatch.setattr(stopping.SuccessCheck, "success", lambda self, model: next(values))
+    monkeypatch.setattr(stopping.SuccessCheck, "success", lambda self, model, normalize=None: next(values))
 
 
 # name -> env steps of one rollout (Reptile: one meta-iteration); a budget of 6 of them.
@@ -884,7 +884,7 @@ def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path:
 def test_success_check_plays_the_same_deterministic_episodes_each_time(trained, name: str) -> None:
     folder = trained[name][0]
     spec, files = registry.learner(name), LearnerFiles(folder)
-    model, _ = storage.load_model(files, ALGORITHMS[spec.kind])
+    model, normalize = storage.load_model(files, ALGORITHMS[spec.kind])
     tasks = EnvSpec(spec.variation, "train", "interleaved")
     check = stopping.SuccessCheck(spec, tasks, 3, 0.9, files)
     episodes: list[int] = []
@@ -896,7 +896,7 @@ def test_success_check_plays_the_same_deterministic_episodes_each_time(trained, 
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stopping, "evaluate_policy", counting)
-        first, second = check.success(model), check.success(model)
+        first, second = check.success(model, normalize), check.success(model, normalize)
     check.close()
     assert episodes == [stopping.CHECK_EPISODES] * 2
     # A fraction of 20 episodes, and the same one twice: the same tasks, starts and actions.

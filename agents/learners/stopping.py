@@ -34,7 +34,7 @@ class SuccessCheck:
 
     def __init__(self, learner: LearnerSpec, tasks: EnvSpec, seed: int, threshold: float, files: LearnerFiles) -> None:
         self.learner, self.tasks, self.seed, self.threshold, self.files = learner, tasks, seed, threshold, files
-        self.checks: list[tuple[int, float]] = []
+        self.checks: list[list] = []
         self._last: int | None = None
         self._env: VecNormalize | None = None
 
@@ -44,9 +44,12 @@ class SuccessCheck:
         rates = [row["success_rate"] for row in read_curve(self.files.curve)[-3:]]
         return len(rates) == 3 and not np.isnan(rates).any() and float(np.mean(rates)) >= PRECONDITION
 
-    def success(self, model: BaseAlgorithm) -> float:
-        """Deterministic success on the check's episodes, with the model's normalisation statistics."""
-        normalize = model.get_vec_normalize_env()
+    def success(self, model: BaseAlgorithm, normalize: VecNormalize | None = None) -> float:
+        """Deterministic success on the check's episodes, with the statistics of ``normalize``
+        (default: the model's training env's)."""
+        normalize = normalize if normalize is not None else model.get_vec_normalize_env()
+        if normalize is None:
+            raise ValueError("a success check needs the model's VecNormalize: pass it, or give the model its env")
         if self._env is None:
             factory = env_factory(self.learner, self.tasks, trial_episodes=1)
             venv = make_vec(factory, SeedStreams(self.seed).check_envs(CHECK_ENVS))
@@ -70,7 +73,7 @@ class SuccessCheck:
             return False
         self._last = steps
         success = self.success(model)
-        self.checks.append((int(steps), round(success, 3)))
+        self.checks.append([int(steps), round(success, 3)])  # as meta.json will hold it
         return success >= self.threshold
 
     def close(self) -> None:
