@@ -556,3 +556,24 @@ def test_finding_names_every_learner_tied_for_the_best() -> None:
     zeros = {name: 0.0 for name in AFTER if name != "expert"} | {"expert": 1.0}
     first = _first_sentence(finding(_summary(zeros, {"rl2": (-0.05, 0.05, 0.1)}), speed))
     assert "tied" not in first and "No learner" in first, first
+
+
+def test_training_speed_counts_a_training_stopped_by_its_success_check(tmp_path: Path) -> None:
+    """A seed whose sampled rollouts never averaged 90% but whose training stopped at a
+    deterministic check of >= 90% reached 90% there; a lower threshold, or no stop, is not."""
+    from banana_grasp.agents.common.curves import append_curve
+    from banana_grasp.agents.common.files import write_json_atomic
+    from banana_grasp.agents.common.layout import RunLayout
+    from banana_grasp.agents.report.speed import training_speed
+
+    run = RunLayout(tmp_path)
+    for seed, stopped in ((0, 0.95), (1, None), (2, 0.5)):
+        files = run.learner("color-specialist", seed)
+        files.folder.mkdir(parents=True)
+        for i, rate in enumerate((0.2, 0.7, 0.8), start=1):
+            append_curve(files.curve, (1000 * i, rate, 8, 10.0 * i))
+        write_json_atomic(files.meta, {"steps": 3000, "stopped_at_success": stopped})
+    speed = training_speed(run, ["color-specialist"], [0, 1, 2])["color-specialist"]
+    assert speed["to_90_percent"] == {"0": {"steps": 3000, "wall_seconds": 30.0}, "1": None, "2": None}
+    assert speed["seeds_reaching_90_percent"] == 1
+    assert speed["steps_per_second"] == 100.0

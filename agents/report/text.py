@@ -134,7 +134,8 @@ run would find (interval above zero) with 80% power, from the spread it measured
 
 {markdown_tables(summary, tasks)}
 
-Training (success of the training rollouts, stochastic policy; 90% = mean of 3 consecutive rollouts;
+Training (success of the training rollouts, stochastic policy; 90% = mean of 3 consecutive rollouts, or the
+deterministic success check that stopped a training early;
 wall time on this machine with {os.cpu_count()} cores shared by the parallel jobs):
 
 {speed_table(results["training_speed"], seeds)}
