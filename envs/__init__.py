@@ -43,23 +43,26 @@ MAX_EPISODE_STEPS = 100
 
 # id -> (variation, split). One id per variation and split that the protocol uses.
 ENV_IDS: dict[str, tuple[str, str]] = {
-    "BananaGrasp/Lift-v1": ("none", "train"),
-    "BananaGrasp/Lift-Color-v1": ("color", "train"),
-    "BananaGrasp/Lift-Position-v1": ("position", "train"),
-    "BananaGrasp/Lift-Both-v1": ("both", "train"),
-    "BananaGrasp/Lift-ColorOrPosition-v1": ("color-or-position", "train"),
-    "BananaGrasp/Lift-Color-HeldOut-v1": ("color", "heldout"),
-    "BananaGrasp/Lift-Position-HeldOut-v1": ("position", "heldout"),
-    "BananaGrasp/Lift-HeldOut-v1": ("both", "heldout"),
+    "BananaGrasp/Lift-v2": ("none", "train"),
+    "BananaGrasp/Lift-Color-v2": ("color", "train"),
+    "BananaGrasp/Lift-Position-v2": ("position", "train"),
+    "BananaGrasp/Lift-Both-v2": ("both", "train"),
+    "BananaGrasp/Lift-ColorOrPosition-v2": ("color-or-position", "train"),
+    "BananaGrasp/Lift-Color-HeldOut-v2": ("color", "heldout"),
+    "BananaGrasp/Lift-Position-HeldOut-v2": ("position", "heldout"),
+    "BananaGrasp/Lift-HeldOut-v2": ("both", "heldout"),
 }
-# The v0 ids (banana-grasp 0.1.0) stay registered, to reproduce results that name them:
-# their reward pays the grasp terms while the gripper touches the table too.
-V0_ENV_IDS: dict[str, tuple[str, str]] = {env_id.removesuffix("v1") + "v0": pair for env_id, pair in ENV_IDS.items()}
-_VERSION_KWARGS = {"v1": {}, "v0": {"grasp_on_table": True}}
+# Earlier versions stay registered, to reproduce results that name them: v1 (banana-grasp
+# 0.2.0-0.4.0) steps the physics at 2 ms, 20 substeps per env step; v0 (0.1.0) also pays
+# the grasp terms while the gripper touches the table.
+V1_ENV_IDS: dict[str, tuple[str, str]] = {env_id.removesuffix("v2") + "v1": pair for env_id, pair in ENV_IDS.items()}
+V0_ENV_IDS: dict[str, tuple[str, str]] = {env_id.removesuffix("v2") + "v0": pair for env_id, pair in ENV_IDS.items()}
+_V1_PHYSICS = {"timestep": 0.002, "frame_skip": 20}
+_VERSION_KWARGS = {"v2": {}, "v1": _V1_PHYSICS, "v0": {**_V1_PHYSICS, "grasp_on_table": True}}
 VERSIONS = tuple(_VERSION_KWARGS)
-_IDS_BY_VERSION = {"v1": ENV_IDS, "v0": V0_ENV_IDS}
+_IDS_BY_VERSION = {"v2": ENV_IDS, "v1": V1_ENV_IDS, "v0": V0_ENV_IDS}
 
-for _env_id, (_variation, _split) in (ENV_IDS | V0_ENV_IDS).items():
+for _env_id, (_variation, _split) in (ENV_IDS | V1_ENV_IDS | V0_ENV_IDS).items():
     if _env_id not in registry:
         register(
             id=_env_id,
@@ -69,8 +72,8 @@ for _env_id, (_variation, _split) in (ENV_IDS | V0_ENV_IDS).items():
         )
 
 
-def env_id(variation: str, split: str, version: str = "v1") -> str:
-    """The registered id of a variation and split, e.g. ``env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v1"``.
+def env_id(variation: str, split: str, version: str = "v2") -> str:
+    """The registered id of a variation and split, e.g. ``env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v2"``.
 
     Raises ValueError, naming the allowed values, for an unknown name or a pair without an id.
     """
@@ -97,6 +100,7 @@ __all__ = [
     "POSITION_LAYOUTS",
     "SPLITS",
     "V0_ENV_IDS",
+    "V1_ENV_IDS",
     "VARIATIONS",
     "VERSIONS",
     "BananaGraspEnv",

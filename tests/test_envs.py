@@ -32,6 +32,7 @@ from banana_grasp.envs import (
     ENV_IDS,
     MAX_EPISODE_STEPS,
     V0_ENV_IDS,
+    V1_ENV_IDS,
     BananaGraspEnv,
     FixedTask,
     Greyscale,
@@ -156,9 +157,9 @@ def test_check_env_state(env_id: str) -> None:
 @pytest.mark.parametrize(
     ("env_id", "camera", "with_proprio"),
     [
-        ("BananaGrasp/Lift-Both-v1", "front", False),
-        ("BananaGrasp/Lift-Both-v1", "front", True),
-        ("BananaGrasp/Lift-Color-HeldOut-v1", "wrist", True),
+        ("BananaGrasp/Lift-Both-v2", "front", False),
+        ("BananaGrasp/Lift-Both-v2", "front", True),
+        ("BananaGrasp/Lift-Color-HeldOut-v2", "wrist", True),
     ],
 )
 def test_check_env_pixels(env_id: str, camera: str, with_proprio: bool) -> None:
@@ -179,7 +180,7 @@ def test_check_env_pixels(env_id: str, camera: str, with_proprio: bool) -> None:
 
 
 def test_check_env_with_render_mode() -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v1", render_mode="rgb_array", width=48, height=40)  # sizes not 32
+    env = gym.make("BananaGrasp/Lift-Both-v2", render_mode="rgb_array", width=48, height=40)  # sizes not 32
     env.reset(seed=0)
     frame = env.render()
     assert frame.shape == (40, 48, 3) and frame.dtype == np.uint8
@@ -189,7 +190,7 @@ def test_check_env_with_render_mode() -> None:
 @pytest.mark.parametrize("obs_mode", ["state", "pixels"])
 def test_check_env_greyscale(obs_mode: str) -> None:
     kwargs = {"obs_mode": obs_mode, "pixel_size": 32, "width": 32, "height": 32}
-    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v1", **kwargs).unwrapped)
+    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v2", **kwargs).unwrapped)
     run_check_env(env, also_benign=(WRAPPED_WARNING,))
 
 
@@ -219,7 +220,7 @@ def test_vector_env_sync(env_id: str) -> None:
 
 
 def test_vector_env_async() -> None:
-    env_id = "BananaGrasp/Lift-Both-v1"
+    env_id = "BananaGrasp/Lift-Both-v2"
     _check_vector_env(gym.make_vec(env_id, num_envs=2, vectorization_mode="async"), env_id)
 
 
@@ -241,7 +242,7 @@ def test_env_pickles(env_id: str) -> None:
 
 
 def test_pixel_env_pickles_after_rendering() -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v1", obs_mode="pixels", pixel_size=32).unwrapped
+    env = gym.make("BananaGrasp/Lift-Both-v2", obs_mode="pixels", pixel_size=32).unwrapped
     obs_ref, _ = env.reset(seed=2)  # has made a renderer
     clone = pickle.loads(pickle.dumps(env))
     obs, _ = clone.reset(seed=2)
@@ -352,7 +353,7 @@ def test_initial_states_randomised_as_the_variation_says(env_id: str) -> None:
 
 # ============================================ 5. each factor changes only itself
 def test_colour_and_pose_change_only_what_they_should() -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v1", render_mode="rgb_array", width=64, height=64)
+    env = gym.make("BananaGrasp/Lift-Both-v2", render_mode="rgb_array", width=64, height=64)
     unwrapped = env.unwrapped
     geom = unwrapped.model.geom("banana_mesh").id
     rng = np.random.default_rng(0)
@@ -394,7 +395,7 @@ def test_colour_and_pose_change_only_what_they_should() -> None:
 
 
 def test_task_option_is_used_and_reported() -> None:
-    env = gym.make("BananaGrasp/Lift-ColorOrPosition-v1")
+    env = gym.make("BananaGrasp/Lift-ColorOrPosition-v2")
     task = Task(x=0.03, y=0.03, yaw=0.2)  # a train cell, yellow: a position task
     obs, info = env.reset(seed=0, options={"task": task})
     assert info["task"] == task and env.unwrapped.task == task
@@ -456,8 +457,8 @@ def test_sparse_reward_is_success(env_id: str) -> None:
 
 def test_reward_weights_scale_the_terms() -> None:
     kwargs = {"reach_weight": 0.5, "grasp_weight": 3.0, "lift_weight": 4.0, "success_weight": 10.0}
-    (_, _), default = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
-    (_, _), weighted = rollout(gym.make("BananaGrasp/Lift-v1", **kwargs), seed=4)
+    (_, _), default = rollout(gym.make("BananaGrasp/Lift-v2"), seed=4)
+    (_, _), weighted = rollout(gym.make("BananaGrasp/Lift-v2", **kwargs), seed=4)
     assert any(step[5]["reward_terms"]["grasp"] > 0 for step in default)
     for step, step_w in zip(default, weighted, strict=True):
         terms, terms_w = step[5]["reward_terms"], step_w[5]["reward_terms"]
@@ -472,7 +473,7 @@ def test_max_grasp_gap_limits_the_grasp_terms() -> None:
     # The expert holds the banana with the pads about 3.3 cm apart (its width): a limit of
     # 4.2 cm counts that grasp, a limit of 3 cm does not; without a limit any touch counts.
     trajectories = {
-        limit: rollout(gym.make("BananaGrasp/Lift-v1", max_grasp_gap=limit), seed=4)[1] for limit in (None, 0.042, 0.03)
+        limit: rollout(gym.make("BananaGrasp/Lift-v2", max_grasp_gap=limit), seed=4)[1] for limit in (None, 0.042, 0.03)
     }
     assert trajectories[None][-1][5]["is_success"]
     for limit, trajectory in trajectories.items():
@@ -483,7 +484,8 @@ def test_max_grasp_gap_limits_the_grasp_terms() -> None:
             if not held:
                 assert info["reward_terms"]["lift"] == 0.0
     assert sum(step[5]["reward_terms"]["grasp"] > 0 for step in trajectories[0.042]) >= 80  # the whole hold ...
-    assert sum(step[5]["reward_terms"]["grasp"] > 0 for step in trajectories[0.03]) <= 5  # ... almost none at 3 cm
+    # ... and at 3 cm only the few steps while the pads close (7 in v2, 2 in v1)
+    assert sum(step[5]["reward_terms"]["grasp"] > 0 for step in trajectories[0.03]) <= 10
     for step, step_n in zip(trajectories[None], trajectories[0.03], strict=True):
         # Same dynamics and success: only the grasp and lift terms differ.
         assert all(np.array_equal(step[1][k], step_n[1][k]) for k in step[1])
@@ -504,8 +506,8 @@ def test_grasp_pressed_on_the_table_earns_no_grasp_terms() -> None:
         return steps
 
     default, lenient = (
-        press(gym.make("BananaGrasp/Lift-v1")),
-        press(gym.make("BananaGrasp/Lift-v1", grasp_on_table=True)),
+        press(gym.make("BananaGrasp/Lift-v2")),
+        press(gym.make("BananaGrasp/Lift-v2", grasp_on_table=True)),
     )
     touching = [bool(obs["finger_contact"].all()) for obs, _, _ in default]
     on_table = [flag for _, _, flag in default]
@@ -517,12 +519,13 @@ def test_grasp_pressed_on_the_table_earns_no_grasp_terms() -> None:
 
 
 def test_v0_ids_keep_the_v0_reward() -> None:
-    assert set(V0_ENV_IDS) == {env_id.replace("-v1", "-v0") for env_id in ENV_IDS}
+    assert set(V0_ENV_IDS) == {env_id.replace("-v2", "-v0") for env_id in ENV_IDS}
     for env_id, pair in V0_ENV_IDS.items():
-        assert pair == ENV_IDS[env_id.replace("-v0", "-v1")]
+        assert pair == ENV_IDS[env_id.replace("-v0", "-v2")]
     with pytest.warns(DeprecationWarning, match="out of date"):
         (_, _), v0 = rollout(gym.make("BananaGrasp/Lift-v0"), seed=4)
-    (_, _), v1 = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
+    with pytest.warns(DeprecationWarning, match="out of date"):
+        (_, _), v1 = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
     assert any(step[5]["reward_terms"]["grasp"] > 0 for step in v0)
     # The expert keeps clear of the table, so both versions pay it the same reward.
     for step0, step1 in zip(v0, v1, strict=True):
@@ -531,7 +534,29 @@ def test_v0_ids_keep_the_v0_reward() -> None:
         env = gym.make("BananaGrasp/Lift-v0", grasp_weight=0.5)  # a caller's kwarg overrides the id's
     assert env.unwrapped._weights[1] == 0.5
     assert env.unwrapped._grasp_on_table  # v0 pays the grasp terms with the gripper on the table
-    assert not gym.make("BananaGrasp/Lift-v1").unwrapped._grasp_on_table
+    assert not gym.make("BananaGrasp/Lift-v2").unwrapped._grasp_on_table
+
+
+def test_v1_ids_keep_the_v1_physics() -> None:
+    """v1 steps the physics at 2 ms x 20 (and v0 with it), v2 at 4 ms x 10: the same 0.04 s per
+    env step, so both run the same 100-step episodes and the scripted expert lifts in both."""
+    assert set(V1_ENV_IDS) == {env_id.replace("-v2", "-v1") for env_id in ENV_IDS}
+    for env_id, pair in V1_ENV_IDS.items():
+        assert pair == ENV_IDS[env_id.replace("-v1", "-v2")]
+    physics = {}
+    for version in ("v0", "v1", "v2"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # gymnasium: "out of date"
+            env = gym.make(f"BananaGrasp/Lift-Both-{version}").unwrapped
+        physics[version] = (env.model.opt.timestep, env._frame_skip, env.dt, env.metadata["render_fps"])
+    assert physics["v0"] == physics["v1"] == (0.002, 20, pytest.approx(0.04), 25)
+    assert physics["v2"] == (0.004, 10, pytest.approx(0.04), 25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _, v1 = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
+    _, v2 = rollout(gym.make("BananaGrasp/Lift-v2"), seed=4)
+    assert len(v1) == len(v2) == MAX_EPISODE_STEPS
+    assert v1[-1][5]["is_success"] and v2[-1][5]["is_success"]
 
 
 # ======================================================= 7. scripted expert
@@ -582,7 +607,7 @@ def test_scripted_expert_succeeds_on_a_few_tasks(env_id: str) -> None:
 
 # ============================================================ 8. Greyscale
 def test_greyscale_state_observation() -> None:
-    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v1"))
+    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v2"))
     assert "banana_color" not in env.observation_space.spaces
     assert env.observation_space["banana_luminance"].shape == (1,)
     for seed in range(5):
@@ -600,8 +625,8 @@ def test_greyscale_state_observation() -> None:
 @pytest.mark.parametrize("with_proprio", [False, True])
 def test_greyscale_pixel_observation(with_proprio: bool) -> None:
     kwargs = {"obs_mode": "pixels", "pixel_size": 32, "pixels_with_proprio": with_proprio}
-    grey_env = Greyscale(gym.make("BananaGrasp/Lift-Both-v1", **kwargs))
-    rgb_env = gym.make("BananaGrasp/Lift-Both-v1", **kwargs)
+    grey_env = Greyscale(gym.make("BananaGrasp/Lift-Both-v2", **kwargs))
+    rgb_env = gym.make("BananaGrasp/Lift-Both-v2", **kwargs)
     assert grey_env.observation_space["pixels"].shape == (32, 32, 1)
     grey, _ = grey_env.reset(seed=4)
     rgb, _ = rgb_env.reset(seed=4)
@@ -624,7 +649,7 @@ def test_greyscale_hides_hue_at_equal_luminance() -> None:
     assert abs(colorsys.rgb_to_hsv(*yellowish)[0] - colorsys.rgb_to_hsv(*greenish)[0]) > 0.2
 
     def episode(color, wrap: bool):
-        env = gym.make("BananaGrasp/Lift-Color-v1")
+        env = gym.make("BananaGrasp/Lift-Color-v2")
         env = Greyscale(env) if wrap else env
         obs, _ = env.reset(seed=0, options={"task": Task(color=color)})
         observations = [obs]
@@ -666,6 +691,9 @@ def test_greyscale_rejects_other_envs() -> None:
         ({"width": 641}, r"width must be at most 640 \(scene\.xml's offscreen framebuffer\); got 641"),
         ({"camera_name": "top"}, r"unknown camera_name 'top'; allowed: 'front', 'wrist'"),
         ({"frame_skip": -1}, r"frame_skip must be a positive integer; got -1"),
+        ({"timestep": 0.0}, r"timestep must be a number in \(0, 0\.008\] seconds; got 0\.0"),
+        ({"timestep": 0.01}, r"timestep must be a number in \(0, 0\.008\] seconds; got 0\.01"),
+        ({"timestep": "4ms"}, r"timestep must be a number in \(0, 0\.008\] seconds; got '4ms'"),
         ({"max_grasp_gap": 0.0}, r"max_grasp_gap must be None \(any gap\) or lie in \(0, 0\.088\] metres; got 0\.0"),
         ({"max_grasp_gap": 0.2}, r"max_grasp_gap must be None \(any gap\) or lie in \(0, 0\.088\] metres; got 0\.2"),
     ],
@@ -673,14 +701,14 @@ def test_greyscale_rejects_other_envs() -> None:
 )
 def test_make_rejects_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        gym.make("BananaGrasp/Lift-v1", **kwargs)
+        gym.make("BananaGrasp/Lift-v2", **kwargs)
 
 
 def test_make_rejects_unknown_render_mode() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gym.make warns first, then the env raises
         with pytest.raises(ValueError, match=r"unknown render_mode 'ansi'; allowed: None, 'rgb_array'"):
-            gym.make("BananaGrasp/Lift-v1", render_mode="ansi")
+            gym.make("BananaGrasp/Lift-v2", render_mode="ansi")
 
 
 HELDOUT_POSE = {"x": -0.09, "y": -0.03, "yaw": 0.0}  # cell (0, 1): held out in the interleaved layout
@@ -692,16 +720,16 @@ RED = (1.0, 0.0, 0.0)
 @pytest.mark.parametrize(
     ("env_id", "task"),
     [
-        ("BananaGrasp/Lift-Position-v1", Task(color=RED, **TRAIN_POSE)),
-        ("BananaGrasp/Lift-Position-v1", Task(**HELDOUT_POSE)),
-        ("BananaGrasp/Lift-Position-HeldOut-v1", Task(**TRAIN_POSE)),
-        ("BananaGrasp/Lift-Color-v1", Task(color=HELDOUT_COLOUR)),
-        ("BananaGrasp/Lift-Color-v1", Task(x=0.03, y=0.03)),
-        ("BananaGrasp/Lift-v1", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8))),
-        ("BananaGrasp/Lift-v1", Task(x=0.03, y=0.03)),
-        ("BananaGrasp/Lift-Both-v1", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
-        ("BananaGrasp/Lift-HeldOut-v1", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
-        ("BananaGrasp/Lift-ColorOrPosition-v1", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8), **TRAIN_POSE)),
+        ("BananaGrasp/Lift-Position-v2", Task(color=RED, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-Position-v2", Task(**HELDOUT_POSE)),
+        ("BananaGrasp/Lift-Position-HeldOut-v2", Task(**TRAIN_POSE)),
+        ("BananaGrasp/Lift-Color-v2", Task(color=HELDOUT_COLOUR)),
+        ("BananaGrasp/Lift-Color-v2", Task(x=0.03, y=0.03)),
+        ("BananaGrasp/Lift-v2", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8))),
+        ("BananaGrasp/Lift-v2", Task(x=0.03, y=0.03)),
+        ("BananaGrasp/Lift-Both-v2", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-HeldOut-v2", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-ColorOrPosition-v2", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8), **TRAIN_POSE)),
     ],
     ids=[
         "position-red", "position-heldout-pose", "position-heldout-train-pose", "color-heldout-colour",
@@ -724,7 +752,7 @@ def test_reset_rejects_a_task_the_variation_cannot_produce(env_id: str, task: Ta
 
 @pytest.mark.parametrize("bad", [{"color": YELLOW, "x": 0.0, "y": 0.0, "yaw": 0.0}, (YELLOW, 0.0, 0.0, 0.0), "yellow"])
 def test_reset_rejects_a_task_of_the_wrong_type(bad) -> None:
-    env = gym.make("BananaGrasp/Lift-v1")
+    env = gym.make("BananaGrasp/Lift-v2")
     match = rf"options\['task'\] must be a banana_grasp.envs.Task; got {type(bad).__name__}"
     with pytest.raises(ValueError, match=match):
         env.reset(options={"task": bad})
@@ -737,7 +765,7 @@ def test_reset_rejects_a_task_of_the_wrong_type(bad) -> None:
 )
 @pytest.mark.parametrize("obs_mode", ["state", "pixels"])
 def test_physics_divergence_ends_the_episode_cleanly(inject: str, obs_mode: str) -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v1", obs_mode=obs_mode, pixel_size=32)
+    env = gym.make("BananaGrasp/Lift-Both-v2", obs_mode=obs_mode, pixel_size=32)
     env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     assert info["physics_diverged"] is False and not terminated
@@ -783,7 +811,7 @@ def test_state_observations_are_finite_and_in_their_space(env_id: str) -> None:
 def test_finger_opening_stays_in_its_space_when_closing_on_nothing() -> None:
     # Closing the empty gripper presses the pads together; their small overlap must not
     # push the observation out of its declared [0, 0.1] range.
-    env = gym.make("BananaGrasp/Lift-v1")
+    env = gym.make("BananaGrasp/Lift-v2")
     env.reset(seed=0)
     openings = []
     for _ in range(10):
@@ -796,7 +824,7 @@ def test_finger_opening_stays_in_its_space_when_closing_on_nothing() -> None:
     assert obs["finger_opening"][0] == pytest.approx(0.088, abs=0.002)  # and reopen
 
 
-@pytest.mark.parametrize("env_id", ["BananaGrasp/Lift-Both-v1", "BananaGrasp/Lift-HeldOut-v1"])
+@pytest.mark.parametrize("env_id", ["BananaGrasp/Lift-Both-v2", "BananaGrasp/Lift-HeldOut-v2"])
 def test_no_observation_element_is_constant(env_id: str) -> None:
     """Across episodes of a variation that varies everything, every element changes.
 
@@ -830,7 +858,7 @@ def test_bench_env_script_runs() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert "| measurement (BananaGrasp/Lift-Both-v1, 200 steps) | steps/s | note |" in lines, result.stdout
+    assert "| measurement (BananaGrasp/Lift-Both-v2, 200 steps) | steps/s | note |" in lines, result.stdout
     overhead = [line for line in lines if line.startswith("| overhead: env time / raw physics time |")]
     assert len(overhead) == 1, result.stdout
     assert re.search(r"\| [0-9.]+x \(target <= 1\.15x\) \|$", overhead[0]), overhead[0]
@@ -840,7 +868,7 @@ def test_bench_env_script_runs() -> None:
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_action_is_rejected(bad: float) -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v1").unwrapped
+    env = gym.make("BananaGrasp/Lift-Both-v2").unwrapped
     env.reset(seed=0)
     action = np.zeros(5, np.float32)
     action[2] = bad
@@ -850,7 +878,7 @@ def test_non_finite_action_is_rejected(bad: float) -> None:
 
 @pytest.mark.parametrize("shape", [(4,), (6,), (1, 5), ()])
 def test_action_of_the_wrong_shape_is_rejected(shape: tuple) -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v1").unwrapped
+    env = gym.make("BananaGrasp/Lift-Both-v2").unwrapped
     env.reset(seed=0)
     before = env.data.qpos.copy()
     with pytest.raises(ValueError, match=r"action must have shape \(5,\).*got shape " + re.escape(str(shape))):
@@ -875,7 +903,7 @@ def test_env_id_names_each_registered_id() -> None:
         assert envs.env_id(variation, split) == id_
     for id_, (variation, split) in V0_ENV_IDS.items():
         assert envs.env_id(variation, split, version="v0") == id_
-    assert envs.env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v1"  # the documented example
+    assert envs.env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v2"  # the documented example
 
 
 @pytest.mark.parametrize(
@@ -883,7 +911,7 @@ def test_env_id_names_each_registered_id() -> None:
     [
         (("colour", "train"), r"unknown variation 'colour'; allowed: none, color, position, both, color-or-position$"),
         (("both", "test"), r"unknown split 'test'; allowed: train, heldout$"),
-        (("both", "train", "v2"), r"unknown version 'v2'; allowed: v1, v0$"),
+        (("both", "train", "v3"), r"unknown version 'v3'; allowed: v2, v1, v0$"),
         (
             ("none", "heldout"),
             (
@@ -905,7 +933,7 @@ PINNED = Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8), x=-0.09, y=-0.09, yaw=0
 
 
 def test_fixed_task_pins_every_reset() -> None:
-    env = FixedTask(gym.make("BananaGrasp/Lift-Both-v1"), PINNED)
+    env = FixedTask(gym.make("BananaGrasp/Lift-Both-v2"), PINNED)
     grippers = []
     for seed in (0, 1, None, None):
         obs, info = env.reset(seed=seed)
@@ -923,20 +951,20 @@ def test_fixed_task_pins_every_reset() -> None:
 
 
 def test_fixed_task_rejects_a_task_the_variation_cannot_produce() -> None:
-    env = FixedTask(gym.make("BananaGrasp/Lift-Position-v1"), Task(color=RED))
+    env = FixedTask(gym.make("BananaGrasp/Lift-Position-v2"), Task(color=RED))
     with pytest.raises(ValueError, match="cannot be produced by variation 'position'"):
         env.reset(seed=0)
 
 
 def test_check_env_fixed_task() -> None:
     run_check_env(
-        FixedTask(gym.make("BananaGrasp/Lift-Both-v1", width=32, height=32).unwrapped, PINNED), (WRAPPED_WARNING,)
+        FixedTask(gym.make("BananaGrasp/Lift-Both-v2", width=32, height=32).unwrapped, PINNED), (WRAPPED_WARNING,)
     )
 
 
 def test_trial_joins_episodes_of_one_task() -> None:
     episodes, steps = 3, 5
-    env = Trial(gym.make("BananaGrasp/Lift-Both-v1", max_episode_steps=steps), episodes)
+    env = Trial(gym.make("BananaGrasp/Lift-Both-v2", max_episode_steps=steps), episodes)
     assert set(env.observation_space.spaces) == {*STATE_KEYS, "prev_action", "prev_reward", "prev_done"}
     obs, info = env.reset(seed=0)
     task = info["task"]
@@ -960,7 +988,7 @@ def test_trial_joins_episodes_of_one_task() -> None:
 
 
 def test_trial_reports_each_episodes_success() -> None:
-    env = Trial(gym.make("BananaGrasp/Lift-Both-v1"), episodes=2)
+    env = Trial(gym.make("BananaGrasp/Lift-Both-v2"), episodes=2)
     expert = ScriptedExpert()
     obs, _ = env.reset(seed=4)
     done, steps = False, 0
@@ -975,28 +1003,28 @@ def test_trial_reports_each_episodes_success() -> None:
 
 def test_trial_needs_an_episode() -> None:
     with pytest.raises(ValueError, match="a trial needs >= 1 episode; got 0"):
-        Trial(gym.make("BananaGrasp/Lift-v1"), 0)
+        Trial(gym.make("BananaGrasp/Lift-v2"), 0)
 
 
 def test_check_env_trial() -> None:
-    run_check_env(Trial(gym.make("BananaGrasp/Lift-Both-v1", width=32, height=32).unwrapped, 2), (WRAPPED_WARNING,))
+    run_check_env(Trial(gym.make("BananaGrasp/Lift-Both-v2", width=32, height=32).unwrapped, 2), (WRAPPED_WARNING,))
 
 
 # ============================================================= 15. rendering
 def test_render_fps_follows_frame_skip() -> None:
-    default = gym.make("BananaGrasp/Lift-v1").unwrapped
-    fast = gym.make("BananaGrasp/Lift-v1", frame_skip=10).unwrapped
-    odd = gym.make("BananaGrasp/Lift-v1", frame_skip=3).unwrapped
-    assert default.metadata["render_fps"] == 25  # 20 x 2 ms = 0.04 s a step
+    default = gym.make("BananaGrasp/Lift-v2").unwrapped
+    fast = gym.make("BananaGrasp/Lift-v2", frame_skip=5).unwrapped
+    odd = gym.make("BananaGrasp/Lift-v2", frame_skip=3).unwrapped
+    assert default.metadata["render_fps"] == 25  # 10 x 4 ms = 0.04 s a step
     assert fast.metadata["render_fps"] == 50
-    assert odd.metadata["render_fps"] == 167  # round(1 / 0.006)
+    assert odd.metadata["render_fps"] == 83  # round(1 / 0.012)
     assert all(env.metadata["render_fps"] == round(1 / env.dt) for env in (default, fast, odd))
     assert "render_fps" not in BananaGraspEnv.metadata  # per instance, not shared by the class
 
 
 def test_render_width_height_and_camera_name() -> None:
     def frame(**kwargs) -> np.ndarray:
-        env = gym.make("BananaGrasp/Lift-Both-v1", render_mode="rgb_array", **kwargs)
+        env = gym.make("BananaGrasp/Lift-Both-v2", render_mode="rgb_array", **kwargs)
         env.reset(seed=0)
         image = env.render()
         env.close()
@@ -1011,7 +1039,7 @@ def test_render_width_height_and_camera_name() -> None:
 
 def test_render_size_is_a_deprecated_alias() -> None:
     with pytest.warns(DeprecationWarning, match="render_size is deprecated: use width and height"):
-        env = gym.make("BananaGrasp/Lift-v1", render_mode="rgb_array", render_size=40)
+        env = gym.make("BananaGrasp/Lift-v2", render_mode="rgb_array", render_size=40)
     env.reset(seed=0)
     assert env.render().shape == (40, 40, 3)
     with warnings.catch_warnings():
@@ -1019,7 +1047,7 @@ def test_render_size_is_a_deprecated_alias() -> None:
         clone = pickle.loads(pickle.dumps(env.unwrapped))
     assert clone._render_args == (40, 40, "front")
     with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="give width and height, not render_size"):
-        gym.make("BananaGrasp/Lift-v1", render_size=40, width=32)
+        gym.make("BananaGrasp/Lift-v2", render_size=40, width=32)
 
 
 def test_render_without_an_opengl_context_names_mujoco_gl(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1027,7 +1055,7 @@ def test_render_without_an_opengl_context_names_mujoco_gl(monkeypatch: pytest.Mo
         raise mujoco.FatalError("an OpenGL platform library has not been loaded into this process")
 
     monkeypatch.setattr(mujoco, "Renderer", no_context)
-    env = gym.make("BananaGrasp/Lift-v1", render_mode="rgb_array", width=32, height=32)
+    env = gym.make("BananaGrasp/Lift-v2", render_mode="rgb_array", width=32, height=32)
     env.reset(seed=0)
     with pytest.raises(RuntimeError, match=r"OpenGL context.*MUJOCO_GL=egl.*MUJOCO_GL=osmesa"):
         env.render()
@@ -1057,7 +1085,7 @@ def test_mujoco_gl_default(environ: dict, first: str, expected: str) -> None:
 
 # ============================================================= 16. pickling
 def test_pickle_holds_keywords_and_loads_legacy_positional_pickles() -> None:
-    env = gym.make("BananaGrasp/Lift-Position-v1", width=48).unwrapped
+    env = gym.make("BananaGrasp/Lift-Position-v2", width=48).unwrapped
     # Keywords only: a pickle survives a reordering of the signature.
     assert env._ezpickle_args == ()
     params = set(inspect.signature(BananaGraspEnv).parameters) - {"render_size"}
