@@ -492,7 +492,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
                 gx, gy, gz,
                 qpos[self._yaw_qpos.start],
                 gap,
-                1.0 if touch_left > 1.0 else touch_left, 1.0 if touch_right > 1.0 else touch_right,
+                1.0 if touch_left > 1.0 else touch_left, 1.0 if touch_right > 1.0 else touch_right,  # noqa: FURB136
                 *banana,
                 *to_banana,
                 *self._color_list,
