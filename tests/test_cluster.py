@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,8 +16,10 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from banana_grasp.agents.common.layout import RunLayout
+from banana_grasp.agents.protocol.presets import preset
 from banana_grasp.agents.run.compare import compare
-from banana_grasp.agents.run.jobs import EvalJob, TrainJob
+from banana_grasp.agents.run.jobs import EvalJob, TrainJob, eval_jobs, train_jobs
 
 PRESET = "tiny"
 # One cluster for the whole module: xdist's loadgroup keeps these tests on one worker.
@@ -28,61 +32,54 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start_cluster(home: Path, workers: int = 2) -> tuple[str, list[subprocess.Popen]]:
+    """A scheduler and ``workers`` single-threaded worker processes on 127.0.0.1, started in
+    ``home``; returns its address once every worker has joined, and the processes."""
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    dask = [sys.executable, "-m", "dask"]
+    quiet = {"cwd": home, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                               "--no-dashboard"], **quiet)]  # fmt: skip
+    worker = [*dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard"]
+    procs += [
+        subprocess.Popen([*worker, "--local-directory", str(home / f"worker{i}")], **quiet) for i in range(workers)
+    ]
+    from distributed import Client
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with Client(address, timeout="2s") as client:
+                if len(client.scheduler_info()["workers"]) == workers:
+                    return address, procs
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            _stop(procs)
+            pytest.fail("the local Dask cluster did not start within 60 s")
+        time.sleep(0.5)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @pytest.fixture(scope="module")
 def scheduler(tmp_path_factory):
     """The address of a local scheduler with two single-threaded worker processes, all bound
     to 127.0.0.1 (a scheduler runs whatever code it is sent)."""
-    home = tmp_path_factory.mktemp("dask-cluster")
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
-    dask = [sys.executable, "-m", "dask"]
-    procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                               "--no-dashboard"], cwd=home, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]  # fmt: skip
-    procs += [
-        subprocess.Popen(
-            [
-                *dask,
-                "worker",
-                address,
-                "--host",
-                "127.0.0.1",
-                "--nthreads",
-                "1",
-                "--no-dashboard",
-                "--local-directory",
-                str(home / f"worker{i}"),
-            ],
-            cwd=home,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(2)
-    ]
-    from distributed import Client
-
+    address, procs = _start_cluster(tmp_path_factory.mktemp("dask-cluster"))
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with Client(address, timeout="2s") as client:
-                    if len(client.scheduler_info()["workers"]) == 2:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("the local Dask cluster did not start within 60 s")
-            time.sleep(0.5)
         yield address
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        _stop(procs)
 
 
 def _mtimes(run: Path) -> dict[str, int]:
@@ -132,6 +129,41 @@ def test_an_interrupted_run_resumes_on_the_cluster(scheduler: str, tmp_path: Pat
     assert kept.stat().st_mtime_ns == kept_mtime
 
 
+def test_a_job_whose_worker_dies_is_run_again(tmp_path_factory, tmp_path: Path) -> None:
+    """A worker killed in the middle of a training job: the job runs again on a worker that is
+    alive, and the run finishes with every job's files."""
+    from distributed import Client
+
+    address, procs = _start_cluster(tmp_path_factory.mktemp("dask-dying"))
+    killed: list[str] = []
+
+    def kill_a_worker_in_a_training_job() -> None:
+        with Client(address, timeout="10s") as client:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not killed:
+                for worker, keys in client.processing().items():
+                    if any(str(key).startswith("remote_train") for key in keys):
+                        pid = client.run(os.getpid, workers=[worker])[worker]
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(worker)
+                        return
+                time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_worker_in_a_training_job)
+    try:
+        killer.start()
+        run = tmp_path / "run"
+        report = compare(PRESET, run, progress=False, scheduler=address)
+        killer.join()
+    finally:
+        _stop(procs)
+    assert killed, "no worker was caught in a training job"
+    assert report.is_file()
+    chosen, layout = preset(PRESET), RunLayout(run)
+    assert all(job.is_done() for job in train_jobs(chosen, layout))
+    assert all(job.is_done() for job in eval_jobs(chosen, layout))
+
+
 def test_an_unreachable_scheduler_is_named(tmp_path: Path) -> None:
     address = f"tcp://127.0.0.1:{_free_port()}"
     started = time.monotonic()
@@ -166,8 +198,6 @@ def test_the_cli_reports_an_unreachable_scheduler(tmp_path: Path) -> None:
 
 def test_jobs_pickle_for_the_cluster() -> None:
     import pickle
-
-    from banana_grasp.agents.protocol.presets import preset
 
     job = TrainJob("multi-task", 0, 512, "/somewhere", 2, "interleaved", {})
     assert pickle.loads(pickle.dumps(job)) == job
