@@ -4,33 +4,26 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import warnings
-from importlib import resources
-from typing import Any, ClassVar
+from typing import Any
 
-import gymnasium as gym
-import mujoco
 import numpy as np
 from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 from gymnasium.utils import EzPickle
 
+from banana_grasp.envs.gripper import (
+    FALLEN_Z,
+    PAD_GAP_OPEN,
+    RENDER_SIZE,
+    REST_Z,
+    GripperEnv,
+    adjacent,
+    positive_int,
+    proprio_spaces,
+    yaw_quat,
+)
 from banana_grasp.envs.tasks import VARIATIONS, Task, task_distribution
-
-OBS_MODES = ("state", "pixels")
-REWARD_TYPES = ("dense", "sparse")
-CAMERAS = ("front", "wrist")
-
-_HOME = np.array([0.0, 0.0, 0.15])  # metres, tool centre point at reset: well clear of any banana
-_FINGER_TRAVEL = 0.044  # metres each finger moves from open to closed
-_PAD_GAP_OPEN = 0.088  # metres between the pads when fully open
-_SETTLE_SECONDS = 0.08  # for the banana to come to rest after it is placed
-_MAX_TIMESTEP = 0.008  # seconds: at 0.01 the scripted expert held the banana in 71% of episodes (100% up to 0.008)
-_FALLEN_Z = -0.05  # metres; below this the banana has left the table
-_HAND = ("hand_x", "hand_y", "hand_z", "hand_yaw")  # joints and their servos, in action order
-_FINGERS = ("left_finger", "right_finger")  # joints and their servos
-_RENDER_SIZE = 256  # pixels, default side of the frames render() returns
 
 # Layout of the state observation: key -> slice of one flat vector built per step.
 _STATE_SIZES = {
@@ -50,30 +43,7 @@ _STATE_SLICES = {
 _PROPRIO = ("gripper_pos", "gripper_yaw", "finger_opening", "finger_contact")
 
 
-def load_model() -> mujoco.MjModel:
-    """Compile ``assets/scene.xml`` (files located with importlib.resources)."""
-    with resources.as_file(resources.files("banana_grasp.assets") / "scene.xml") as path:
-        return mujoco.MjModel.from_xml_path(str(path))
-
-
-def _adjacent(indices: list[int]) -> slice:
-    """A slice over indices that MuJoCo lays out next to each other (cheaper than fancy indexing)."""
-    if list(indices) != list(range(indices[0], indices[0] + len(indices))):
-        raise RuntimeError(f"scene.xml layout changed: expected adjacent indices, got {indices}")
-    return slice(int(indices[0]), int(indices[0]) + len(indices))
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    return int(value)
-
-
-def _yaw_quat(yaw: float) -> np.ndarray:
-    return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
-
-
-class BananaGraspEnv(gym.Env, EzPickle):
+class BananaGraspEnv(GripperEnv, EzPickle):
     r"""
     ## Description
     A parallel-jaw gripper above a table must grasp a banana and lift it at least 5 cm.
@@ -184,9 +154,6 @@ class BananaGraspEnv(gym.Env, EzPickle):
     `camera_name` rendering keywords and a per-instance `metadata["render_fps"]`.
     """
 
-    # render_fps depends on frame_skip: each instance sets it from dt, as Gymnasium's MuJoCo v5 envs do.
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
-
     def __init__(
         self,
         variation: str = "none",
@@ -211,16 +178,16 @@ class BananaGraspEnv(gym.Env, EzPickle):
         max_grasp_gap: float | None = None,
         grasp_on_table: bool = False,
         # New arguments go last: pickles made before EzPickle got keywords pass them by position.
-        width: int = _RENDER_SIZE,
-        height: int = _RENDER_SIZE,
+        width: int = RENDER_SIZE,
+        height: int = RENDER_SIZE,
         camera_name: str = "front",
         timestep: float = 0.004,
     ) -> None:
         if render_size is not None:
             warnings.warn("render_size is deprecated: use width and height", DeprecationWarning, stacklevel=2)
-            if (width, height) != (_RENDER_SIZE, _RENDER_SIZE):
+            if (width, height) != (RENDER_SIZE, RENDER_SIZE):
                 raise ValueError("give width and height, not render_size (deprecated) as well")
-            width = height = _positive_int("render_size", render_size)
+            width = height = positive_int("render_size", render_size)
         # Keywords: a pickle then survives a reordering of this signature.
         EzPickle.__init__(
             self, variation=variation, split=split, position_layout=position_layout, obs_mode=obs_mode,
@@ -232,106 +199,36 @@ class BananaGraspEnv(gym.Env, EzPickle):
             grasp_on_table=grasp_on_table, width=width, height=height, camera_name=camera_name,
             timestep=timestep,
         )  # fmt: skip
-        for name, value, allowed in (
-            ("obs_mode", obs_mode, OBS_MODES),
-            ("reward_type", reward_type, REWARD_TYPES),
-            ("camera", camera, CAMERAS),
-            ("camera_name", camera_name, CAMERAS),
-            ("render_mode", render_mode, (None, *self.metadata["render_modes"])),
-        ):
-            if value not in allowed:
-                raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(map(repr, allowed))}")
-        for name, value in (
-            ("pixel_size", pixel_size),
-            ("width", width),
-            ("height", height),
-            ("frame_skip", frame_skip),
-        ):
-            _positive_int(name, value)
+        super().__init__(
+            scene="scene.xml", obs_mode=obs_mode, pixel_size=pixel_size, camera=camera,
+            pixels_with_proprio=pixels_with_proprio, reward_type=reward_type, render_mode=render_mode,
+            frame_skip=frame_skip, max_translation=max_translation, max_rotation=max_rotation,
+            lift_height=lift_height, weights=(reach_weight, grasp_weight, lift_weight, success_weight),
+            reset_noise_scale=reset_noise_scale, width=width, height=height, camera_name=camera_name,
+            timestep=timestep,
+        )  # fmt: skip
         self.tasks = task_distribution(variation, split, position_layout)
         self.variation, self.split = variation, split
-        self._obs_mode, self._pixel_size, self._camera = obs_mode, int(pixel_size), camera
-        self._with_proprio = pixels_with_proprio
-        self._sparse = reward_type == "sparse"
-        self.render_mode, self._render_args = render_mode, (int(width), int(height), camera_name)
-        self._frame_skip = int(frame_skip)
-        self._max_translation, self._max_rotation = max_translation, max_rotation
-        self._lift_height = lift_height
-        self._weights = (reach_weight, grasp_weight, lift_weight, success_weight)
-        if not 0.0 <= reset_noise_scale <= 0.05:
-            raise ValueError(f"reset_noise_scale must lie in [0, 0.05] metres; got {reset_noise_scale!r}")
-        self._reset_noise = reset_noise_scale
-        if max_grasp_gap is not None and not 0.0 < max_grasp_gap <= _PAD_GAP_OPEN:
+        if max_grasp_gap is not None and not 0.0 < max_grasp_gap <= PAD_GAP_OPEN:
             raise ValueError(
-                f"max_grasp_gap must be None (any gap) or lie in (0, {_PAD_GAP_OPEN}] metres; got {max_grasp_gap!r}"
+                f"max_grasp_gap must be None (any gap) or lie in (0, {PAD_GAP_OPEN}] metres; got {max_grasp_gap!r}"
             )
         self._max_grasp_gap = math.inf if max_grasp_gap is None else float(max_grasp_gap)
         self._grasp_on_table = bool(grasp_on_table)
-
-        if not (isinstance(timestep, (int, float)) and 0.0 < timestep <= _MAX_TIMESTEP):
-            raise ValueError(f"timestep must be a number in (0, {_MAX_TIMESTEP}] seconds; got {timestep!r}")
-        self.model = load_model()
-        self.model.opt.timestep = float(timestep)
-        self._settle_substeps = max(1, round(_SETTLE_SECONDS / timestep))
-        self.data = mujoco.MjData(self.model)
-        self.dt = self.model.opt.timestep * self._frame_skip
-        self.metadata = {**self.metadata, "render_fps": round(1 / self.dt)}
         m = self.model
-        framebuffer = {"width": m.vis.global_.offwidth, "height": m.vis.global_.offheight}
-        for name, value, limit in (
-            ("pixel_size", pixel_size, min(framebuffer.values())),
-            ("width", width, framebuffer["width"]),
-            ("height", height, framebuffer["height"]),
-        ):
-            if value > limit:
-                raise ValueError(f"{name} must be at most {limit} (scene.xml's offscreen framebuffer); got {value!r}")
-        # Named lookups happen once, here; step() only indexes arrays.
-        self._hand_qpos = _adjacent([m.joint(n).qposadr[0] for n in _HAND])
-        self._yaw_qpos = slice(self._hand_qpos.stop - 1, self._hand_qpos.stop)
-        self._finger_qpos = _adjacent([m.joint(n).qposadr[0] for n in _FINGERS])
-        self._hand_ctrl = _adjacent([m.actuator(n).id for n in _HAND])
-        self._finger_ctrl = _adjacent([m.actuator(n).id for n in _FINGERS])
-        self._servo_ctrl = _adjacent([m.actuator(n).id for n in (*_HAND, *_FINGERS)])
         self._banana_qpos = m.joint("banana").qposadr[0]
         self._banana_body = m.body("banana").id
         self._banana_geoms = {i for i in range(m.ngeom) if m.geom_bodyid[i] == self._banana_body}
-        self._table_geom = m.geom("table").id
         self._banana_rgba = m.geom("banana_mesh").id
-        self._touch = _adjacent([m.sensor_adr[m.sensor(n).id] for n in ("left_touch", "right_touch")])
-        self._on_table = int(m.sensor_adr[m.sensor("hand_on_table").id])
-        self._tcp = m.site("tcp").id
-        # step() works on Python floats: numpy's per-call cost dwarfs the arithmetic on 4-vectors.
-        low, high = m.actuator_ctrlrange[self._hand_ctrl].T.tolist()
-        self._ctrl_args = ((max_translation,) * 3 + (max_rotation,), low, high)  # scale, low, high per servo
-        self._n_fingers = len(_FINGERS)
-        self._divergence_warnings = _adjacent(
-            [
-                int(w)
-                for w in (
-                    mujoco.mjtWarning.mjWARN_BADQPOS,
-                    mujoco.mjtWarning.mjWARN_BADQVEL,
-                    mujoco.mjtWarning.mjWARN_BADQACC,
-                )
-            ]
-        )
-        self._warning_counts = self.data.warning.number  # a view into mjData: read without lookups
-
-        self.action_space = spaces.Box(-1.0, 1.0, (5,), np.float32)
+        self._touch = adjacent([m.sensor_adr[m.sensor(n).id] for n in ("left_touch", "right_touch")])
         self.observation_space = self._make_observation_space()
         self.task: Task | None = None
         self._rest_z = 0.0
-        self._last_obs: dict[str, np.ndarray] | None = None
-        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
 
     # ----------------------------------------------------------------- spaces
     def _make_observation_space(self) -> spaces.Dict:
         vec = lambda n, low=-np.inf, high=np.inf: spaces.Box(low, high, (n,), np.float32)
-        proprio = {
-            "gripper_pos": vec(3),
-            "gripper_yaw": vec(1),
-            "finger_opening": vec(1, 0.0, 0.1),
-            "finger_contact": vec(2, 0.0, 1.0),
-        }
+        proprio = proprio_spaces()
         if self._obs_mode == "pixels":
             size = self._pixel_size
             image = {"pixels": spaces.Box(0, 255, (size, size, 3), np.uint8)}
@@ -363,21 +260,12 @@ class BananaGraspEnv(gym.Env, EzPickle):
         self.task = task
         self._color = np.asarray(task.color)
         self._color_list = self._color.tolist()
-        m, d = self.model, self.data
-        mujoco.mj_resetData(m, d)
-        m.geom_rgba[self._banana_rgba, :3] = task.color
-        # Start noise on the gripper only (not a task factor): repeated episodes of one task differ.
-        home = _HOME + self.np_random.uniform(-self._reset_noise, self._reset_noise, 3)
-        d.qpos[self._hand_qpos.start : self._hand_qpos.start + 3] = home
-        q = self._banana_qpos
-        d.qpos[q : q + 3] = (task.x, task.y, 0.0185)  # just above the table: it settles onto it
-        d.qpos[q + 3 : q + 7] = _yaw_quat(task.yaw)
-        d.ctrl[self._hand_ctrl] = (*home, 0.0)
-        d.ctrl[self._finger_ctrl] = 0.0
-        mujoco.mj_forward(m, d)
-        self._check_clear()
-        mujoco.mj_step(m, d, nstep=self._settle_substeps)
-        self._warning_counts[self._divergence_warnings] = 0  # step() reads any count as a divergence
+        self._start_gripper()
+        self.model.geom_rgba[self._banana_rgba, :3] = task.color
+        d, q = self.data, self._banana_qpos
+        d.qpos[q : q + 3] = (task.x, task.y, REST_Z)
+        d.qpos[q + 3 : q + 7] = yaw_quat(task.yaw)
+        self._settle()
         self._rest_z = float(d.qpos[q + 2])
         self._last_obs = self._get_obs()
         return self._last_obs, {"task": task, "is_success": False}
@@ -393,47 +281,20 @@ class BananaGraspEnv(gym.Env, EzPickle):
     def step(self, action):
         if self.task is None:
             raise ResetNeeded("call reset() before step(): the episode's task is drawn at reset")
-        m, d = self.model, self.data
-        action = np.asarray(action)
-        if action.shape != (5,):
-            raise ValueError(f"action must have shape (5,) (dx, dy, dz, dyaw, grip); got shape {action.shape}")
-        a = action.tolist()
-        if not math.isfinite(a[0] + a[1] + a[2] + a[3] + a[4]):
-            raise ValueError(f"action must be finite (in [-1, 1]); got {action}")
-        # Servo targets move relative to the measured pose (no target wind-up against the table).
-        # (Conditional expressions: a third of the cost of min/max calls, the same values.)
-        targets = []
-        for h, u, scale, low, high in zip(d.qpos[self._hand_qpos].tolist(), a, *self._ctrl_args):
-            t = h + (-1.0 if u < -1.0 else 1.0 if u > 1.0 else u) * scale  # noqa: FURB136
-            targets.append(low if t < low else high if t > high else t)  # noqa: FURB136
-        grip = a[4]
-        grip = -1.0 if grip < -1.0 else 1.0 if grip > 1.0 else grip  # noqa: FURB136
-        targets += [(grip + 1.0) * (0.5 * _FINGER_TRAVEL)] * self._n_fingers
-        d.ctrl[self._servo_ctrl] = targets  # the hand's servos, then the fingers'
-        mujoco.mj_step(m, d, nstep=self._frame_skip)
-
-        # The divergence counters are zero between steps (reset and the branch below zero them).
-        if sum(self._warning_counts[self._divergence_warnings].tolist()):
-            # MuJoCo checks for non-finite or huge state each step and resets diverged data;
-            # either way this episode is over. Zero the counters: a reset inside mj_step leaves
-            # them at 1, which would hide a second divergence from a caller who steps on.
-            self._warning_counts[self._divergence_warnings] = 0
-            terms = dict.fromkeys(("reach", "grasp", "lift", "success"), 0.0)
-            info = self._info(False, terms, diverged=True)
-            # A copy: the previous step returned these very arrays, and callers may keep them.
-            return {k: v.copy() for k, v in self._last_obs.items()}, 0.0, True, False, info
-
+        if self._simulate(action):
+            return self._diverged_step()
         obs, to_banana, banana_z, (touch_left, touch_right), gap = self._observe()
         grasped = touch_left > 0 and touch_right > 0
         height = banana_z - self._rest_z
         success = grasped and height >= self._lift_height
         # The reward's grasp: the pads on the banana (within max_grasp_gap if set), and, unless
         # grasp_on_table, the gripper clear of the table (not pressing the banana down on it).
+        d = self.data
         held = grasped and gap <= self._max_grasp_gap and (self._grasp_on_table or d.sensordata[self._on_table] == 0)
         reward, terms = self._get_rew(held, height, success, to_banana)
         self._last_obs = obs
         info = self._info(success, terms, diverged=False)
-        return obs, reward, banana_z < _FALLEN_Z, False, info
+        return obs, reward, banana_z < FALLEN_Z, False, info
 
     def _info(self, success: bool, terms: dict[str, float], diverged: bool) -> dict[str, Any]:
         # The terms twice: as one dict, and as flat keys that Monitor(info_keywords=...) can log.
@@ -485,7 +346,7 @@ class BananaGraspEnv(gym.Env, EzPickle):
         left, right = qpos[self._finger_qpos]
         # Pads pressed together overlap by up to ~0.2 mm (soft joint limits): clip, so
         # the gap stays in its declared space [0, 0.1].
-        gap = max(_PAD_GAP_OPEN - (left + right), 0.0)
+        gap = max(PAD_GAP_OPEN - (left + right), 0.0)
         touch_left, touch_right = d.sensordata[self._touch].tolist()
         flat = np.array(
             [
@@ -515,37 +376,3 @@ class BananaGraspEnv(gym.Env, EzPickle):
             return self._get_obs()
         finally:
             self._obs_mode = mode
-
-    # ------------------------------------------------------------- rendering
-    def _render(self, width: int, height: int, camera: str) -> np.ndarray:
-        renderer = self._renderers.get((width, height))
-        if renderer is None:
-            renderer = self._renderers[width, height] = _make_renderer(self.model, width, height)
-        renderer.update_scene(self.data, camera=camera)
-        return renderer.render()
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
-            return None
-        return self._render(*self._render_args)
-
-    def close(self) -> None:
-        for renderer in self._renderers.values():
-            renderer.close()
-        self._renderers.clear()
-
-
-def _make_renderer(model: mujoco.MjModel, width: int, height: int) -> mujoco.Renderer:
-    # Mesa's software rasteriser (llvmpipe, read when the first GL context is made) splits each
-    # frame across threads; for frames this small that costs more than it saves (64x64 pixel
-    # steps: 1,050/s on the calling thread against 743/s threaded, one core). Yours is kept if set.
-    os.environ.setdefault("LP_NUM_THREADS", "0")
-    try:
-        return mujoco.Renderer(model, height, width)
-    except Exception as error:  # the sizes are checked in __init__: what fails here is the GL context
-        backend = os.environ.get("MUJOCO_GL", "<unset: GLFW, which needs a display>")
-        raise RuntimeError(
-            f"could not create an OpenGL context to render (MUJOCO_GL={backend}). Without a display, set "
-            "MUJOCO_GL=egl (GPU or Mesa's EGL, e.g. Debian's libegl1 libegl-mesa0) or MUJOCO_GL=osmesa "
-            "(libosmesa6) before mujoco is imported; with a display, unset it or set MUJOCO_GL=glfw"
-        ) from error
