@@ -36,7 +36,17 @@ from gymnasium.envs.registration import register, registry
 
 from banana_grasp.envs.banana_grasp import BananaGraspEnv
 from banana_grasp.envs.expert import ScriptedExpert
-from banana_grasp.envs.tasks import POSITION_LAYOUTS, SPLITS, VARIATIONS, Task, task_distribution
+from banana_grasp.envs.hidden_target import HiddenTargetEnv
+from banana_grasp.envs.tasks import (
+    POSITION_LAYOUTS,
+    SPLITS,
+    VARIATIONS,
+    HiddenTargetScene,
+    HiddenTargetTask,
+    Task,
+    hidden_target_space,
+    task_distribution,
+)
 from banana_grasp.envs.wrappers import FixedTask, Greyscale, Trial
 
 MAX_EPISODE_STEPS = 100
@@ -72,6 +82,22 @@ for _env_id, (_variation, _split) in (ENV_IDS | V1_ENV_IDS | V0_ENV_IDS).items()
         )
 
 
+# The hidden-target family (HiddenTargetEnv), id -> split: not a variation of the lift env, so
+# not in ENV_IDS. Its version follows the lift env's physics (v2: 4 ms x 10 substeps).
+HIDDEN_TARGET_IDS: dict[str, str] = {
+    "BananaGrasp/Lift-HiddenTarget-v2": "train",
+    "BananaGrasp/Lift-HiddenTarget-HeldOut-v2": "heldout",
+}
+for _env_id, _split in HIDDEN_TARGET_IDS.items():
+    if _env_id not in registry:
+        register(
+            id=_env_id,
+            entry_point="banana_grasp.envs.hidden_target:HiddenTargetEnv",
+            max_episode_steps=MAX_EPISODE_STEPS,
+            kwargs={"split": _split},
+        )
+
+
 def env_id(variation: str, split: str, version: str = "v2") -> str:
     """The registered id of a variation and split, e.g. ``env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v2"``.
 
@@ -96,6 +122,7 @@ def env_id(variation: str, split: str, version: str = "v2") -> str:
 
 __all__ = [
     "ENV_IDS",
+    "HIDDEN_TARGET_IDS",
     "MAX_EPISODE_STEPS",
     "POSITION_LAYOUTS",
     "SPLITS",
@@ -106,9 +133,13 @@ __all__ = [
     "BananaGraspEnv",
     "FixedTask",
     "Greyscale",
+    "HiddenTargetEnv",
+    "HiddenTargetScene",
+    "HiddenTargetTask",
     "ScriptedExpert",
     "Task",
     "Trial",
     "env_id",
+    "hidden_target_space",
     "task_distribution",
 ]
