@@ -278,5 +278,9 @@ def test_bench_rl2_script_prints_speeds_and_their_ratios() -> None:
     recurrent = next(v for k, v in means.items() if k.startswith("RL^2, sb3-contrib"))
     ppo = next(v for k, v in means.items() if k.startswith("PPO"))
     printed = dict(re.findall(r"^TrialPPO / (RecurrentPPO|PPO): ([0-9.]+)x", result.stdout, flags=re.MULTILINE))
-    assert float(printed["RecurrentPPO"]) == pytest.approx(trial / recurrent, abs=0.02)
-    assert float(printed["PPO"]) == pytest.approx(trial / ppo, abs=0.02)
+    # The printed means are rounded to whole steps/s, the printed ratio to 0.01: the ratio of
+    # the rounded means can be off by that much (more when a loaded machine runs slowly).
+    for name, other in (("RecurrentPPO", recurrent), ("PPO", ppo)):
+        ratio = trial / other
+        rounding = ratio * (0.5 / trial + 0.5 / other) + 0.005
+        assert float(printed[name]) == pytest.approx(ratio, abs=rounding + 1e-9), (name, result.stdout)
