@@ -291,38 +291,11 @@ class BananaGraspEnv(GripperEnv, EzPickle):
         # grasp_on_table, the gripper clear of the table (not pressing the banana down on it).
         d = self.data
         held = grasped and gap <= self._max_grasp_gap and (self._grasp_on_table or d.sensordata[self._on_table] == 0)
-        reward, terms = self._get_rew(held, height, success, to_banana)
+        dx, dy, dz = to_banana
+        reward, terms = self._get_rew(math.sqrt(dx * dx + dy * dy + dz * dz), held, height, success)
         self._last_obs = obs
         info = self._info(success, terms, diverged=False)
         return obs, reward, banana_z < FALLEN_Z, False, info
-
-    def _info(self, success: bool, terms: dict[str, float], diverged: bool) -> dict[str, Any]:
-        # The terms twice: as one dict, and as flat keys that Monitor(info_keywords=...) can log.
-        return {
-            "task": self.task,
-            "is_success": success,
-            "reward_terms": terms,
-            "reward_reach": terms["reach"],
-            "reward_grasp": terms["grasp"],
-            "reward_lift": terms["lift"],
-            "reward_success": terms["success"],
-            "physics_diverged": diverged,
-        }
-
-    def _get_rew(
-        self, grasped: bool, height: float, success: bool, to_banana: tuple[float, float, float]
-    ) -> tuple[float, dict[str, float]]:
-        if self._sparse:
-            terms = {"reach": 0.0, "grasp": 0.0, "lift": 0.0, "success": float(success)}
-            return float(success), terms
-        reach_w, grasp_w, lift_w, success_w = self._weights
-        dx, dy, dz = to_banana
-        reach = reach_w * (1.0 - math.tanh(10.0 * math.sqrt(dx * dx + dy * dy + dz * dz)))
-        grasp = grasp_w * grasped
-        raised = height / self._lift_height
-        lift = lift_w * grasped * (0.0 if raised < 0.0 else 1.0 if raised > 1.0 else raised)  # noqa: FURB136
-        won = success_w * success
-        return reach + grasp + lift + won, {"reach": reach, "grasp": grasp, "lift": lift, "success": won}
 
     def _get_obs(self) -> dict[str, np.ndarray]:
         return self._observe()[0]

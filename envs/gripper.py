@@ -68,9 +68,9 @@ class GripperEnv(gym.Env):
     """The gripper, the action, the physics settings and rendering of a banana-grasp env.
 
     A subclass loads its scene through ``__init__``, places its bananas in ``reset`` between
-    ``_start_gripper`` and ``_settle``, and steps with ``_simulate``. It provides
-    ``_check_clear`` (reset-time: is the placed scene free of collisions?) and
-    ``_info(success, terms, diverged)``.
+    ``_start_gripper`` and ``_settle``, and steps with ``_simulate``; ``_get_rew`` and ``_info``
+    build the reward and the info from what its step measured. It provides ``_check_clear``
+    (reset-time: is the placed scene free of collisions?) and sets ``self.task``.
     """
 
     # render_fps depends on frame_skip: each instance sets it from dt, as Gymnasium's MuJoCo v5 envs do.
@@ -195,7 +195,31 @@ class GripperEnv(gym.Env):
         raise NotImplementedError
 
     def _info(self, success: bool, terms: dict[str, float], diverged: bool) -> dict[str, Any]:
-        raise NotImplementedError
+        # The terms twice: as one dict, and as flat keys that Monitor(info_keywords=...) can log.
+        return {
+            "task": self.task,
+            "is_success": success,
+            "reward_terms": terms,
+            "reward_reach": terms["reach"],
+            "reward_grasp": terms["grasp"],
+            "reward_lift": terms["lift"],
+            "reward_success": terms["success"],
+            "physics_diverged": diverged,
+        }
+
+    def _get_rew(self, distance: float, held: bool, height: float, success: bool) -> tuple[float, dict[str, float]]:
+        """The reward and its terms, from the reach distance, whether a banana is held, the held
+        banana's height above rest and whether the task is solved (the env says which banana)."""
+        if self._sparse:
+            terms = {"reach": 0.0, "grasp": 0.0, "lift": 0.0, "success": float(success)}
+            return float(success), terms
+        reach_w, grasp_w, lift_w, success_w = self._weights
+        reach = reach_w * (1.0 - math.tanh(10.0 * distance))
+        grasp = grasp_w * held
+        raised = height / self._lift_height
+        lift = lift_w * held * (0.0 if raised < 0.0 else 1.0 if raised > 1.0 else raised)  # noqa: FURB136
+        won = success_w * success
+        return reach + grasp + lift + won, {"reach": reach, "grasp": grasp, "lift": lift, "success": won}
 
     def _simulate(self, action) -> bool:
         """Check the action, move the servo targets and step the physics; True if it diverged."""
