@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 from banana_grasp.agents.common.layout import RunLayout
+from banana_grasp.agents.common.variations import VARIATIONS
 from banana_grasp.agents.learners.registry import learner, learners
 from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, preset, preset_names
-from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, VARIATIONS
+from banana_grasp.envs import POSITION_LAYOUTS, SPLITS
 
 PROTOCOL_FLAGS = {  # protocol field -> help
     "k": "adaptation budgets: episodes of a task before it is evaluated (0 = zero-shot; render films the largest)",
@@ -54,7 +55,8 @@ def _train(args: argparse.Namespace) -> None:
     steps = args.steps if args.steps is not None else chosen.steps_for(spec)
     files = RunLayout(args.out).learner(spec.name, args.seed)
     settings = TrainSettings(trial_episodes=protocol.trial_episodes, position_layout=protocol.position_layout,
-                             checkpoint_every=args.checkpoint_every, progress_bar=not args.quiet)  # fmt: skip
+                             checkpoint_every=args.checkpoint_every, progress_bar=not args.quiet,
+                             own_k=protocol.own_k)  # fmt: skip
     meta = train(spec, args.seed, steps, files.folder, settings)
     print(f"saved {files.folder}")
     print(json.dumps({k: meta[k] for k in ("learner", "seed", "steps", "final_train_success", "wall_seconds")}))

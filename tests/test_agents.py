@@ -628,7 +628,7 @@ def test_unknown_learner_and_preset_list_the_allowed_names() -> None:
 
 PRESET_KEYS = {"seeds", "learners", "train_steps", "protocol", "video_tasks", "stop_at_success", "algo_overrides"}
 PROTOCOL_KEYS = {"k", "eval_episodes", "heldout_tasks", "train_tasks", "variation", "split", "position_layout",
-                 "task_seed"}  # fmt: skip
+                 "task_seed", "own_k"}  # fmt: skip
 
 
 def _allowed(message: str) -> set[str]:

@@ -10,14 +10,20 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
+from banana_grasp.agents.common.variations import family, pinned_rule, variation_env_id
 from banana_grasp.agents.learners.registry import LearnerSpec
-from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Greyscale, Task, Trial, env_id
+from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Greyscale, Task, Trial
 
 # Observation keys left out of VecNormalize: already in [-1, 1], and constant or nearly so
 # while some learners train (the banana's colour for a position specialist, contact flags
 # early on). Normalising such a key divides by a near-zero std, so any new value becomes a
 # huge input: a normalisation artifact, not the learner's generalisation.
-RAW_KEYS = ("banana_color", "banana_luminance", "banana_quat", "finger_contact", "prev_action", "prev_done")
+RAW_KEYS = (
+    *(f"banana{slot}_{part}" for slot in ("", "_a", "_b") for part in ("color", "luminance", "quat")),
+    "finger_contact",
+    "prev_action",
+    "prev_done",
+)
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,14 @@ def env_factory(
 
     def make() -> gym.Env:
         kwargs = {"render_mode": "rgb_array"} if render else {}
-        env = gym.make(env_id(tasks.variation, tasks.split), position_layout=tasks.position_layout, **kwargs)
+        id_ = variation_env_id(tasks.variation, tasks.split)
+        if family(tasks.variation) == "lift":
+            env = gym.make(id_, position_layout=tasks.position_layout, **kwargs)
+        else:  # the hidden-target family: its pair cells have one layout
+            env = gym.make(id_, **kwargs)
+        rule = pinned_rule(tasks.variation)
+        if rule is not None:  # a single-task learner's one rule; a task given below replaces it
+            env = FixedTask(env, rule)
         if task is not None:
             env = FixedTask(env, task)
         if learner.greyscale:

@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from banana_grasp.agents.common.config import read_config
-from banana_grasp.envs.tasks import VARIATIONS
+from banana_grasp.agents.common.variations import VARIATIONS
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,13 @@ from stable_baselines3 import PPO
 from banana_grasp.agents.common.curves import append_curve, last_wall_seconds
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.common.seeding import SeedStreams
+from banana_grasp.agents.common.variations import task_sampler
 from banana_grasp.agents.learners.checkpoints import finish, save_checkpoint, training_config
 from banana_grasp.agents.learners.envs import EvalEnvs, env_factory, make_vec
 from banana_grasp.agents.learners.ppo import POLICY, FineTuner, load_agent
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, start_or_resume
-from banana_grasp.envs import MAX_EPISODE_STEPS, task_distribution
+from banana_grasp.envs import MAX_EPISODE_STEPS
 
 __all__ = ["load_agent", "train"]
 
@@ -36,7 +37,7 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     n_tasks, first_step, last_step = hp["meta_batch_tasks"], hp["meta_step_size"], hp.get("meta_step_size_end")
     k = max(1, settings.trial_episodes - 1)  # the inner loop's episodes: the headline k
     started = time.perf_counter()
-    tasks = task_distribution(learner.variation, "train", settings.position_layout)
+    tasks = task_sampler(learner.variation, "train", settings.position_layout)
     streams = SeedStreams(seed)
     first = lambda: make_vec(env_factory(learner, settings.train_tasks(learner)), streams.envs(hp["n_envs"]))
     model, normalize = start_or_resume(learner, PPO, POLICY, None, seed, files, settings, make_venv=first)

@@ -4,8 +4,8 @@ The report scores a learner on its own variation with its deterministic policy, 
 what decides: every ``CHECK_EVERY`` env steps, once the training rollouts (stochastic
 policy) succeed at least ``PRECONDITION`` of the time, stable-baselines3's
 ``evaluate_policy`` plays ``CHECK_EPISODES`` episodes of the learner's training tasks with
-the deterministic policy, zero-shot as the report scores own-variation success (RL^2: trials
-of one episode), always the same episodes (seeded envs of their own), and training stops
+the deterministic policy, as the report scores own-variation success (RL^2: trials of
+``own_k + 1`` episodes, the last one scored; fine-tuned learners zero-shot), always the same episodes (seeded envs of their own), and training stops
 once the success reaches the threshold. The training rollouts alone did not do: stopped when they first reached 90%,
 half the learners of a quick run scored 0.4-0.7 deterministically (results/NOTES.md).
 """
@@ -32,8 +32,13 @@ PRECONDITION = 0.5  # training success (mean of the last 3 rollouts) before any 
 class SuccessCheck:
     """Decides when a training stops; ``checks`` lists each check's (env steps, success)."""
 
-    def __init__(self, learner: LearnerSpec, tasks: EnvSpec, seed: int, threshold: float, files: LearnerFiles) -> None:
+    def __init__(
+        self, learner: LearnerSpec, tasks: EnvSpec, seed: int, threshold: float, files: LearnerFiles, own_k: int = 0
+    ) -> None:
         self.learner, self.tasks, self.seed, self.threshold, self.files = learner, tasks, seed, threshold, files
+        # An in-context learner plays trials of own_k + 1 episodes, scored on the last one
+        # (envs.Trial reports it as the trial's success); others play single episodes.
+        self.trial_episodes = own_k + 1
         self.checks: list[list] = []
         self._last: int | None = None
         self._env: VecNormalize | None = None
@@ -51,7 +56,7 @@ class SuccessCheck:
         if normalize is None:
             raise ValueError("a success check needs the model's VecNormalize: pass it, or give the model its env")
         if self._env is None:
-            factory = env_factory(self.learner, self.tasks, trial_episodes=1)
+            factory = env_factory(self.learner, self.tasks, trial_episodes=self.trial_episodes)
             venv = make_vec(factory, SeedStreams(self.seed).check_envs(CHECK_ENVS))
             self._env = VecNormalize(venv, training=False, norm_reward=False, norm_obs_keys=normalize.norm_obs_keys,
                                      clip_obs=normalize.clip_obs, epsilon=normalize.epsilon)  # fmt: skip

@@ -52,11 +52,12 @@ class TrainSettings:
     # Stop once the deterministic policy succeeds this often on its training tasks (None: the
     # whole budget; see learners.stopping).
     stop_at_success: float | None = None
+    own_k: int = 0  # the success check scores an in-context learner after this many episodes of a task
 
     def success_check(self, learner: LearnerSpec, seed: int, files: LearnerFiles) -> SuccessCheck | None:
         if self.stop_at_success is None:
             return None
-        return SuccessCheck(learner, self.train_tasks(learner), seed, self.stop_at_success, files)
+        return SuccessCheck(learner, self.train_tasks(learner), seed, self.stop_at_success, files, self.own_k)
 
     def train_tasks(self, learner: LearnerSpec) -> EnvSpec:
         return EnvSpec(learner.variation, "train", self.position_layout)

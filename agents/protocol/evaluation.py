@@ -29,7 +29,7 @@ class Outcome:
     learner: str
     seed: int
     phase: str  # train (own training variation) or heldout (the protocol's evaluation tasks)
-    k: int  # adaptation episodes before this one (0 in phase train)
+    k: int  # adaptation episodes before this one (in phase train: the protocol's own_k)
     task: int  # index of the task in its list
     episode: int
     success: bool
@@ -38,7 +38,7 @@ class Outcome:
         return asdict(self)
 
 
-_SEED_TAGS = (*PHASES, "adaptation")
+_SEED_TAGS = (*PHASES, "adaptation", "own-adaptation")  # appended only: earlier seeds stay
 
 
 def episode_seed(seed: int, task: int, episode: int, tag: str, k: int = 0) -> int:
@@ -62,13 +62,17 @@ def evaluate_heldout(agent: Agent, tasks: list[Task], ks: tuple[int, ...], episo
     return outcomes
 
 
-def evaluate_train(agent: Agent, tasks: list[Task], seed: int) -> list[Outcome]:
-    """Zero-shot success on tasks of the learner's own training variation (one episode each)."""
+def evaluate_train(agent: Agent, tasks: list[Task], seed: int, k: int = 0) -> list[Outcome]:
+    """Success on tasks of the learner's own training variation (one episode each), after ``k``
+    adaptation episodes of the task (0: zero-shot)."""
+    outcomes = []
+    for t, task in enumerate(tasks):
+        agent.reset()
+        agent.adapt(task, k, episode_seed(seed, t, 0, "own-adaptation", k))
+        success, _ = agent.rollout(task, episode_seed(seed, t, 0, "train"))
+        outcomes.append(Outcome(agent.name, seed, "train", k, t, 0, success))
     agent.reset()
-    return [
-        Outcome(agent.name, seed, "train", 0, t, 0, agent.rollout(task, episode_seed(seed, t, 0, "train"))[0])
-        for t, task in enumerate(tasks)
-    ]
+    return outcomes
 
 
 def evaluate_one(spec: LearnerSpec, files: LearnerFiles | None, protocol: EvalProtocol, seed: int) -> list[Outcome]:
@@ -77,7 +81,7 @@ def evaluate_one(spec: LearnerSpec, files: LearnerFiles | None, protocol: EvalPr
     outcomes: list[Outcome] = []
     if spec.trained:
         own = load_agent(spec, files, protocol.own_variation(spec))
-        outcomes += evaluate_train(own, protocol.own_tasks(spec), seed)
+        outcomes += evaluate_train(own, protocol.own_tasks(spec), seed, protocol.own_k)
     agent = load_agent(spec, files, protocol.evaluated_on)
     outcomes += evaluate_heldout(agent, protocol.evaluation_tasks(), protocol.k, protocol.eval_episodes, seed)
     return outcomes

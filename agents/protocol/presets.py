@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from banana_grasp.agents.common.config import config_names, read_config
+from banana_grasp.agents.common.variations import VARIATIONS, check_variation, family, pinned_rule, task_sampler
 from banana_grasp.agents.learners.envs import EnvSpec
 from banana_grasp.agents.learners.registry import LearnerSpec, learner
-from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, VARIATIONS, Task, task_distribution
+from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, Task
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class EvalProtocol:
     split: str = "heldout"
     position_layout: str = "interleaved"
     task_seed: int = 12345
+    # Adaptation episodes before each episode of the learner's own training tasks: 0 scores its
+    # zero-shot policy; the hidden-target family uses the headline k, since no policy without
+    # adaptation can tell the target from the decoy there (about 50%).
+    own_k: int = 0
 
     def __post_init__(self) -> None:
         for label, value, allowed in (
@@ -46,14 +51,21 @@ class EvalProtocol:
         ):
             if value not in allowed:
                 raise ValueError(f"protocol: unknown {label} {value!r}; allowed: {', '.join(allowed)}")
+        try:
+            check_variation(self.variation, self.split)
+        except ValueError as error:
+            raise ValueError(f"protocol: {error}") from None
         valid = isinstance(self.k, (int, list, tuple)) and not isinstance(self.k, bool)
         ks = (self.k,) if isinstance(self.k, int) else tuple(self.k) if valid else ()
         is_count = lambda k: isinstance(k, int) and not isinstance(k, bool) and k >= 0
         if not ks or not all(is_count(k) for k in ks) or list(ks) != sorted(set(ks)):
             raise ValueError(f"protocol: k must be a non-empty increasing list of integers >= 0; got {self.k!r}")
         object.__setattr__(self, "k", ks)
+        if is_count(self.own_k) and self.own_k > ks[-1]:
+            raise ValueError(f"protocol: own_k must be at most the largest k ({ks[-1]}); got {self.own_k}")
         for label, value, least in (("eval_episodes", self.eval_episodes, 1),
-                                    ("heldout_tasks", self.heldout_tasks, 1), ("train_tasks", self.train_tasks, 1)):  # fmt: skip
+                                    ("heldout_tasks", self.heldout_tasks, 1), ("train_tasks", self.train_tasks, 1),
+                                    ("own_k", self.own_k, 0)):  # fmt: skip
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"protocol: {label} must be an integer >= {least}; got {value!r}")
 
@@ -71,7 +83,16 @@ class EvalProtocol:
     @property
     def tasks_label(self) -> str:
         """How tables name the evaluation tasks."""
-        return "held-out" if self.heldout_combined else f"{self.variation}/{self.split}"
+        if self.heldout_combined:
+            return "held-out"
+        if (self.family, self.split) == ("hidden-target", "heldout") and pinned_rule(self.variation) is None:
+            return "held-out rules"
+        return f"{self.variation}/{self.split}"
+
+    @property
+    def family(self) -> str:
+        """The task family of the evaluation tasks: ``lift`` or ``hidden-target``."""
+        return family(self.variation)
 
     @property
     def headline_k(self) -> int:
@@ -93,7 +114,7 @@ class EvalProtocol:
 
 def sample_tasks(n: int, seed: int, tasks: EnvSpec) -> list[Task]:
     """``n`` tasks drawn with their own generator: the same list for every learner and seed."""
-    distribution = task_distribution(tasks.variation, tasks.split, tasks.position_layout)
+    distribution = task_sampler(tasks.variation, tasks.split, tasks.position_layout)
     rng = np.random.default_rng(seed)
     return [distribution.sample(rng) for _ in range(n)]
 

@@ -21,7 +21,9 @@ def summarize(
         for k in protocol.k
     }
     own = {
-        s.name: success_matrix(outcomes, s.name, "train", 0, seeds, protocol.train_tasks) for s in learners if s.trained
+        s.name: success_matrix(outcomes, s.name, "train", protocol.own_k, seeds, protocol.train_tasks)
+        for s in learners
+        if s.trained
     }
     heldout_estimates = {k: stats.interval_estimates(scores, reps=reps) for k, scores in heldout.items()}
     own_estimates = stats.interval_estimates(own, reps=reps) if own else {}
@@ -48,4 +50,10 @@ def summarize(
             if multitask:
                 gain["vs_multitask"] = stats.meta_gain(scores[meta], {multitask[0]: scores[multitask[0]]}, reps=reps)
             gains[meta][str(k)] = {label: estimate.as_dict() for label, estimate in gain.items()}
-    return {"learners": table, "meta_gain": gains, "k": list(protocol.k), "headline_k": protocol.headline_k}
+    return {
+        "learners": table,
+        "meta_gain": gains,
+        "k": list(protocol.k),
+        "headline_k": protocol.headline_k,
+        "own_k": protocol.own_k,
+    }

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from banana_grasp.agents.common.files import read_json, versions, write_json_atomic, write_text_atomic
 from banana_grasp.agents.common.layout import RunLayout
+from banana_grasp.agents.common.variations import variation_env_id
 from banana_grasp.agents.protocol.evaluation import Outcome
 from banana_grasp.agents.protocol.presets import Preset
 from banana_grasp.agents.protocol.summary import summarize
@@ -18,7 +19,6 @@ from banana_grasp.agents.report.plots import plot_adaptation, plot_curves, plot_
 from banana_grasp.agents.report.speed import training_speed
 from banana_grasp.agents.report.tables import write_csv
 from banana_grasp.agents.report.text import report_markdown
-from banana_grasp.envs import env_id
 
 
 def saved_outcomes(run: RunLayout, preset: Preset) -> list[Outcome]:
@@ -41,7 +41,7 @@ def write_report(run: RunLayout, preset: Preset, wall_seconds: float) -> Path:
     write_csv(run.results_csv, outcomes)
     trained = [s.name for s in specs if s.trained]
     results = {
-        "env_id": env_id(protocol.variation, protocol.split),
+        "env_id": variation_env_id(protocol.variation, protocol.split),
         "package_version": found["banana-grasp"],
         "versions": found,
         "preset": preset.name,

@@ -32,8 +32,9 @@ def markdown_tables(summary: dict, tasks: str = "held-out") -> str:
     """The success table (own variation, then the evaluation tasks after each k) and the
     meta-gain tables; ``tasks`` names the evaluation tasks in the headers."""
     ks = [str(k) for k in summary["k"]]
+    own = f" after k={summary['own_k']}" if summary.get("own_k") else ""
     lines = [
-        "| learner | role | trained on | own-variation success | "
+        f"| learner | role | trained on | own-variation success{own} | "
         + " | ".join(f"{tasks}, {'zero-shot' if k == '0' else f'after k={k}'}" for k in ks)
         + " |",
         "|---|---|---|---:|" + "---:|" * len(ks),

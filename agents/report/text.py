@@ -103,12 +103,28 @@ def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
     return " ".join(parts)
 
 
+def _scope(protocol) -> tuple[str, str, str]:
+    """How report.md names the evaluation tasks: (what they are, how they are new, the finding's word)."""
+    if protocol.heldout_combined:
+        return (
+            "held-out combined tasks",
+            f"new colours x new positions, {protocol.position_layout} position split",
+            "held-out combined",
+        )
+    if protocol.tasks_label == "held-out rules":
+        return "held-out rules", "new target hues in new hue bands, the pair's middle in new cells", "held-out-rule"
+    return (
+        "evaluation tasks",
+        f"{protocol.variation}/{protocol.split}, {protocol.position_layout} position split",
+        protocol.tasks_label,
+    )
+
+
 def report_markdown(preset: Preset, results: dict, summary: dict, videos: list[str]) -> str:
     """report.md: what was run, the tables, training speed, the finding, plots and videos."""
     protocol, versions, seeds = preset.protocol, results["versions"], list(preset.seeds)
     tasks = protocol.tasks_label
-    scope, what = (("held-out combined tasks", "new colours x new positions") if protocol.heldout_combined
-                   else ("evaluation tasks", f"{protocol.variation}/{protocol.split}"))  # fmt: skip
+    scope, what, in_finding = _scope(protocol)
     wall_minutes = results["wall_seconds"] / 60
     stop = (f", each learner stopped once its deterministic policy succeeded in {preset.stop_at_success:.0%} of "
             f"{CHECK_EPISODES} episodes of its training tasks" if preset.stop_at_success is not None else "")  # fmt: skip
@@ -116,8 +132,7 @@ def report_markdown(preset: Preset, results: dict, summary: dict, videos: list[s
     return f"""# banana-grasp comparison: preset `{preset.name}`
 
 What was run: {len(preset.learners)} learners x seeds {seeds}; training budgets (env steps) {preset.train_steps}{stop};
-{scope}: {protocol.heldout_tasks} tasks of `{results["env_id"]}` ({what},
-{protocol.position_layout} position split); for each adaptation budget k in {list(protocol.k)} (whole episodes
+{scope}: {protocol.heldout_tasks} tasks of `{results["env_id"]}` ({what}); for each adaptation budget k in {list(protocol.k)} (whole episodes
 of the task), {protocol.eval_episodes} evaluation episode(s) per task; success = `info["is_success"]` at the
 last step.
 banana-grasp {versions["banana-grasp"]}, mujoco {versions["mujoco"]}, gymnasium {versions["gymnasium"]},
@@ -142,7 +157,7 @@ wall time on this machine with {os.cpu_count()} cores shared by the parallel job
 
 ## Finding
 
-{finding(summary, results["training_speed"], "held-out combined" if protocol.heldout_combined else tasks)}
+{finding(summary, results["training_speed"], in_finding)}
 
 ## Plots and videos
 

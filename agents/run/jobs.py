@@ -28,6 +28,7 @@ class TrainJob:
     position_layout: str
     algo_overrides: dict
     stop_at_success: float | None = None
+    own_k: int = 0  # adaptation episodes before an own-task episode (in-context learners' success check)
 
     @property
     def label(self) -> str:
@@ -75,7 +76,7 @@ def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
         for seed in preset.seeds:
             folder = str(run.learner(spec.name, seed).folder)
             jobs.append(TrainJob(spec.name, seed, preset.steps_for(spec), folder, protocol.trial_episodes,
-                                 protocol.position_layout, overrides, preset.stop_at_success))  # fmt: skip
+                                 protocol.position_layout, overrides, preset.stop_at_success, protocol.own_k))  # fmt: skip
     return jobs
 
 
@@ -97,7 +98,7 @@ def run_train_job(job: TrainJob, progress_queue: Any = None) -> dict:
         report = lambda steps: progress_queue.put((job.label, steps))
     settings = TrainSettings(trial_episodes=job.trial_episodes, position_layout=job.position_layout,
                              on_rollout=report, algo_overrides=job.algo_overrides,
-                             stop_at_success=job.stop_at_success)  # fmt: skip
+                             stop_at_success=job.stop_at_success, own_k=job.own_k)  # fmt: skip
     return train(learner(job.learner), job.seed, job.steps, Path(job.folder), settings)
 
 

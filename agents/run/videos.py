@@ -16,16 +16,16 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from banana_grasp.agents.common.layout import RunLayout
+from banana_grasp.agents.common.variations import variation_env_id
 from banana_grasp.agents.learners.envs import EnvSpec
 from banana_grasp.agents.learners.registry import load_agent
 from banana_grasp.agents.protocol.agent import adapted_rollout
 from banana_grasp.agents.protocol.presets import Preset
-from banana_grasp.envs import env_id
 
 
 def frames_per_second(tasks: EnvSpec) -> int:
     """The env's own ``metadata["render_fps"]`` (one frame per env step), so videos play in real time."""
-    env = gym.make(env_id(tasks.variation, tasks.split))
+    env = gym.make(variation_env_id(tasks.variation, tasks.split))
     fps = int(env.metadata["render_fps"])
     env.close()
     return fps

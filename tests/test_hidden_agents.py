@@ -1,0 +1,125 @@
+"""The hidden-target family in the comparison: its variations, learners, protocol and a run.
+
+The `hidden-tiny` preset trains every kind of learner on the family for a few hundred steps
+(nothing learns): the run must write every file, score own tasks after ``own_k`` episodes,
+and the expert (shown the target) must lift it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from banana_grasp.agents.common.variations import (
+    HIDDEN_TARGET_RULES,
+    VARIATIONS,
+    family,
+    task_sampler,
+    variation_env_id,
+)
+from banana_grasp.agents.learners import registry
+from banana_grasp.agents.learners.envs import EnvSpec, env_factory
+from banana_grasp.agents.protocol.presets import EvalProtocol, preset
+from banana_grasp.agents.run.compare import compare
+from banana_grasp.envs import ENV_IDS, HIDDEN_TARGET_IDS, HiddenTargetTask, Task, hidden_target_space
+
+pytestmark = pytest.mark.xdist_group("hidden-tiny-run")
+
+
+def test_every_variation_names_its_family_and_env_id() -> None:
+    for variation in VARIATIONS:
+        if family(variation) == "lift":
+            assert variation_env_id(variation, "train") in ENV_IDS
+        else:
+            assert variation_env_id(variation, "train") == "BananaGrasp/Lift-HiddenTarget-v2"
+    assert variation_env_id("hidden-target", "heldout") == "BananaGrasp/Lift-HiddenTarget-HeldOut-v2"
+    assert set(HIDDEN_TARGET_IDS) == {variation_env_id("hidden-target", s) for s in ("train", "heldout")}
+
+
+@pytest.mark.parametrize(
+    ("variation", "split", "message"),
+    [
+        ("hidden-target-green", "train", "unknown variation 'hidden-target-green'; allowed: none, color"),
+        ("hidden-target-yellow", "heldout", "is one training rule: it has no 'heldout' split"),
+        ("hidden-target", "test", "unknown split 'test'; allowed: train, heldout"),
+    ],
+)
+def test_bad_variations_are_named(variation: str, split: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        variation_env_id(variation, split)
+
+
+def test_fixed_rules_are_train_rules_and_samplers_draw_their_split() -> None:
+    train, heldout = hidden_target_space("train"), hidden_target_space("heldout")
+    rng = np.random.default_rng(0)
+    for name, rule in HIDDEN_TARGET_RULES.items():
+        assert train.contains(rule) and not heldout.contains(rule), name
+        assert {task_sampler(name, "train", "interleaved").sample(rng) for _ in range(5)} == {rule}
+    rules = [task_sampler("hidden-target", "heldout", "interleaved").sample(rng) for _ in range(50)]
+    assert all(isinstance(r, HiddenTargetTask) and heldout.contains(r) for r in rules)
+    assert len({round(r.target_hue, 6) for r in rules}) == 50
+    assert isinstance(task_sampler("both", "heldout", "interleaved").sample(rng), Task)
+
+
+def test_a_single_task_learner_sees_only_its_rule() -> None:
+    spec = registry.learner("hidden-yellow-specialist")
+    env = env_factory(spec, EnvSpec(spec.variation, "train", "interleaved"))()
+    seen = set()
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        seen.add(info["task"])
+        scene = info["scene"]
+        target = [slot for slot in ("a", "b") if info["task"].is_target(scene.banana(slot).color)]
+        assert len(target) == 1  # one target, one decoy of another colour
+    env.close()
+    assert seen == {HIDDEN_TARGET_RULES["hidden-target-yellow"]}
+
+
+def test_protocol_checks_own_k_and_names_the_hidden_tasks() -> None:
+    protocol = EvalProtocol(variation="hidden-target", split="heldout", own_k=1)
+    assert protocol.family == "hidden-target" and protocol.tasks_label == "held-out rules"
+    assert all(hidden_target_space("heldout").contains(t) for t in protocol.evaluation_tasks())
+    with pytest.raises(ValueError, match="own_k must be at most the largest k \\(1\\); got 2"):
+        EvalProtocol(variation="hidden-target", split="heldout", own_k=2)
+    with pytest.raises(ValueError, match="own_k must be an integer >= 0; got -1"):
+        EvalProtocol(own_k=-1)
+    with pytest.raises(ValueError, match="protocol: variation 'hidden-target-blue' is one training rule"):
+        EvalProtocol(variation="hidden-target-blue", split="heldout")
+
+
+@pytest.fixture(scope="module")
+def hidden_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("hidden") / "run"
+    compare("hidden-tiny", run, workers=2, progress=False)
+    return run
+
+
+def test_hidden_tiny_run_writes_its_report(hidden_run: Path) -> None:
+    chosen = preset("hidden-tiny")
+    report = (hidden_run / "report.md").read_text()
+    assert "| learner | role | trained on | own-variation success after k=1 | held-out rules, zero-shot |" in report
+    assert "held-out rules: 2 tasks of `BananaGrasp/Lift-HiddenTarget-HeldOut-v2`" in report
+    for name in chosen.learners:
+        assert f"| {name} |" in report
+    results = json.loads((hidden_run / "results.json").read_text())
+    assert results["env_id"] == "BananaGrasp/Lift-HiddenTarget-HeldOut-v2"
+    assert results["own_k"] == 1
+    assert results["heldout_tasks"] == [t.as_dict() for t in chosen.protocol.evaluation_tasks()]
+    assert set(results["meta_gain"]) == {"hidden-rl2", "hidden-reptile"}
+
+
+def test_hidden_tiny_run_scores_own_tasks_after_own_k(hidden_run: Path) -> None:
+    chosen = preset("hidden-tiny")
+    with open(hidden_run / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    own = [r for r in rows if r["phase"] == "train"]
+    trained = [s.name for s in chosen.specs() if s.trained]
+    assert {r["learner"] for r in own} == set(trained)
+    assert {r["k"] for r in own} == {"1"}
+    assert len(own) == len(trained) * len(chosen.seeds) * chosen.protocol.train_tasks
+    expert = [r["success"] == "1" for r in rows if r["learner"] == "expert"]
+    assert len(expert) == 2 * len(chosen.seeds) * chosen.protocol.heldout_tasks and all(expert)
