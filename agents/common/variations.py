@@ -30,7 +30,6 @@ HIDDEN_TARGET_RULES: dict[str, HiddenTargetTask] = {
     f"{HIDDEN_TARGET}-blue": HiddenTargetTask(0.66),
 }
 VARIATIONS: tuple[str, ...] = (*LIFT_VARIATIONS, HIDDEN_TARGET, *HIDDEN_TARGET_RULES)
-FAMILIES = ("lift", "hidden-target")
 
 
 def family(variation: str) -> str:

@@ -5,8 +5,9 @@ what decides: every ``CHECK_EVERY`` env steps, once the training rollouts (stoch
 policy) succeed at least ``PRECONDITION`` of the time, stable-baselines3's
 ``evaluate_policy`` plays ``CHECK_EPISODES`` episodes of the learner's training tasks with
 the deterministic policy, as the report scores own-variation success (RL^2: trials of
-``own_k + 1`` episodes, the last one scored; fine-tuned learners zero-shot), always the same episodes (seeded envs of their own), and training stops
-once the success reaches the threshold. The training rollouts alone did not do: stopped when they first reached 90%,
+``own_k + 1`` episodes, the last one scored; fine-tuned learners zero-shot), always the
+same episodes (seeded envs of their own), and training stops once the success reaches the
+threshold. The training rollouts alone did not do: stopped when they first reached 90%,
 half the learners of a quick run scored 0.4-0.7 deterministically (results/NOTES.md).
 """
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from banana_grasp.agents.common.config import config_names, read_config
-from banana_grasp.agents.common.variations import VARIATIONS, check_variation, family, pinned_rule, task_sampler
+from banana_grasp.agents.common.variations import VARIATIONS, check_variation, family, task_sampler
 from banana_grasp.agents.learners.envs import EnvSpec
 from banana_grasp.agents.learners.registry import LearnerSpec, learner
 from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, Task
@@ -81,11 +81,16 @@ class EvalProtocol:
         return (self.variation, self.split) == ("both", "heldout")
 
     @property
+    def heldout_rules(self) -> bool:
+        """Whether the evaluation tasks are the hidden-target family's held-out rules."""
+        return (self.variation, self.split) == ("hidden-target", "heldout")
+
+    @property
     def tasks_label(self) -> str:
         """How tables name the evaluation tasks."""
         if self.heldout_combined:
             return "held-out"
-        if (self.family, self.split) == ("hidden-target", "heldout") and pinned_rule(self.variation) is None:
+        if self.heldout_rules:
             return "held-out rules"
         return f"{self.variation}/{self.split}"
 

@@ -111,7 +111,7 @@ def _scope(protocol) -> tuple[str, str, str]:
             f"new colours x new positions, {protocol.position_layout} position split",
             "held-out combined",
         )
-    if protocol.tasks_label == "held-out rules":
+    if protocol.heldout_rules:
         return "held-out rules", "new target hues in new hue bands, the pair's middle in new cells", "held-out-rule"
     return (
         "evaluation tasks",
