@@ -886,7 +886,7 @@ def test_success_check_plays_the_same_deterministic_episodes_each_time(trained, 
     spec, files = registry.learner(name), LearnerFiles(folder)
     model, normalize = storage.load_model(files, ALGORITHMS[spec.kind])
     tasks = EnvSpec(spec.variation, "train", "interleaved")
-    check = stopping.SuccessCheck(spec, tasks, 3, 0.9, files)
+    check = stopping.SuccessCheck(spec, tasks, 3, 0.0, files)  # threshold 0: both rounds are played
     episodes: list[int] = []
     real = stopping.evaluate_policy
 
@@ -898,10 +898,32 @@ def test_success_check_plays_the_same_deterministic_episodes_each_time(trained, 
         patch.setattr(stopping, "evaluate_policy", counting)
         first, second = check.success(model, normalize), check.success(model, normalize)
     check.close()
-    assert episodes == [stopping.CHECK_EPISODES] * 2
-    # A fraction of 20 episodes, and the same one twice: the same tasks, starts and actions.
-    assert first == second and first * stopping.CHECK_EPISODES == round(first * stopping.CHECK_EPISODES)
+    assert episodes == [stopping.CHECK_EPISODES] * 4
+    # A fraction of 40 episodes, and the same one twice: the same tasks, starts and actions.
+    n = 2 * stopping.CHECK_EPISODES
+    assert first == second and first * n == round(first * n)
     assert 0.0 <= first <= 1.0
+
+
+def test_success_check_confirms_a_passing_round_on_other_episodes(tmp_path: Path) -> None:
+    spec = registry.learner("position-specialist")
+    check = stopping.SuccessCheck(spec, EnvSpec(spec.variation, "train", "interleaved"), 0, 1.0, LearnerFiles(tmp_path))
+    rounds: list[int] = []
+    outcomes = {0: [True] * stopping.CHECK_EPISODES, 1: [True] * (stopping.CHECK_EPISODES - 1) + [False]}
+
+    def play(model, normalize, round_):
+        rounds.append(round_)
+        return list(outcomes[round_])
+
+    check._play = play
+    # 20 of 20, then 19 of 20 other episodes: 39 of 40 < 1.0, no stop.
+    assert check.success(None, normalize=object()) == (2 * stopping.CHECK_EPISODES - 1) / (2 * stopping.CHECK_EPISODES)
+    assert rounds == [0, 1]
+    # A failing first round is not confirmed.
+    outcomes[0] = [False] + [True] * (stopping.CHECK_EPISODES - 1)
+    rounds.clear()
+    assert check.success(None, normalize=object()) == (stopping.CHECK_EPISODES - 1) / stopping.CHECK_EPISODES
+    assert rounds == [0]
 
 
 def test_a_folder_of_other_hyperparameters_or_another_learner_is_refused(tmp_path: Path) -> None:

@@ -127,7 +127,8 @@ def report_markdown(preset: Preset, results: dict, summary: dict, videos: list[s
     scope, what, in_finding = _scope(protocol)
     wall_minutes = results["wall_seconds"] / 60
     stop = (f", each learner stopped once its deterministic policy succeeded in {preset.stop_at_success:.0%} of "
-            f"{CHECK_EPISODES} episodes of its training tasks" if preset.stop_at_success is not None else "")  # fmt: skip
+            f"{2 * CHECK_EPISODES} episodes of its training tasks (the second {CHECK_EPISODES} played once the "
+            f"first {CHECK_EPISODES} passed)" if preset.stop_at_success is not None else "")  # fmt: skip
     video_lines = "\n".join(f"- [{path.rsplit('/', 1)[-1]}]({path})" for path in videos) or "- (none)"
     return f"""# banana-grasp comparison: preset `{preset.name}`
 

@@ -1,0 +1,80 @@
+"""Which banana a trained hidden-target PPO learner lifts, and by what it chooses:
+`python scripts/measure_hidden_choice.py --help`.
+
+Plays deterministic episodes of the learner's own training rules (a fixed-rule specialist:
+its rule; otherwise a rule drawn from the train split each episode) and counts the episodes that end with
+the target lifted, the decoy lifted or neither. Of the episodes with a banana lifted, it
+gives the share in which that banana is the target, the one in observation slot `b`, the one
+nearer the gripper at the start and the one on the left (larger y): a policy that chooses by
+colour lifts the target, one that chooses by place follows one of the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3 import PPO
+
+from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
+from banana_grasp.agents.common.variations import family
+from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec
+from banana_grasp.agents.learners.registry import learner
+from banana_grasp.agents.learners.storage import load_model
+
+
+def measure(files: LearnerFiles, name: str, episodes: int, env_seed: int = 10_000) -> dict[str, float]:
+    spec = learner(name)
+    if spec.kind != "ppo" or family(spec.variation) != "hidden-target":
+        raise ValueError(f"{name} is not a PPO learner of the hidden-target family (kind {spec.kind!r}, "
+                         f"variation {spec.variation!r}); allowed: hidden-yellow-specialist, "
+                         f"hidden-blue-specialist, hidden-multi-task")  # fmt: skip
+    # A fixed-rule specialist's env pins its rule; the others' draw a train rule each reset.
+    venv = make_vec(env_factory(spec, EnvSpec(spec.variation, "train", "interleaved")), [env_seed])
+    model, normalize = load_model(files, PPO, venv)
+    normalize.training, normalize.norm_reward = False, False
+    base = venv.envs[0].unwrapped
+    counts = {"target": 0, "decoy": 0, "none": 0}
+    picks = {"slot b": 0, "nearer": 0, "left": 0}
+    obs = normalize.reset()  # then each episode's end resets the env (VecEnv): new scenes from its stream
+    for _ in range(episodes):
+        start = normalize.get_original_obs()
+        to_a, to_b = (np.linalg.norm(start[key][0][:2]) for key in ("gripper_to_banana_a", "gripper_to_banana_b"))
+        nearer = "a" if to_a < to_b else "b"
+        left = "a" if start["banana_a_pos"][0][1] > start["banana_b_pos"][0][1] else "b"
+        target, done = base.target_slot, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, _, dones, infos = normalize.step(action)
+            done = bool(dones[0])
+        lifted = infos[0].get("lifted")  # at the episode's last step, as success is scored
+        counts["none" if lifted is None else "target" if lifted == target else "decoy"] += 1
+        if lifted is not None:
+            picks["slot b"] += lifted == "b"
+            picks["nearer"] += lifted == nearer
+            picks["left"] += lifted == left
+    lifted_total = counts["target"] + counts["decoy"]
+    return {
+        **{f"lifted {key}": value / episodes for key, value in counts.items()},
+        **{
+            f"of lifts: {key}": (value / lifted_total if lifted_total else float("nan")) for key, value in picks.items()
+        },
+        "of lifts: target": counts["target"] / lifted_total if lifted_total else float("nan"),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, required=True, help="run folder holding learners/")
+    p.add_argument("--learner", default="hidden-yellow-specialist", help="a hidden-target PPO learner in --run")
+    p.add_argument("--seed", type=int, default=0, help="its training seed")
+    p.add_argument("--episodes", type=int, default=40, help="deterministic episodes to play")
+    args = p.parse_args()
+    result = measure(RunLayout(args.run).learner(args.learner, args.seed), args.learner, args.episodes)
+    for key, value in result.items():
+        print(f"{key}: {value:.2f}")
+
+
+if __name__ == "__main__":
+    main()
