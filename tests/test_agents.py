@@ -458,6 +458,7 @@ class SpyAgent:
     """Records the protocol's calls; succeeds only after adapting."""
 
     name = "spy"
+    last_lifted = None  # a lift-env agent
 
     def __init__(self) -> None:
         self.calls: list[tuple] = []

@@ -23,7 +23,10 @@ from banana_grasp.agents.common.variations import (
 )
 from banana_grasp.agents.learners import registry
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory
+from banana_grasp.agents.protocol.evaluation import Outcome
 from banana_grasp.agents.protocol.presets import EvalProtocol, preset
+from banana_grasp.agents.protocol.summary import banana_choice
+from banana_grasp.agents.report.text import choice_findings
 from banana_grasp.agents.run.compare import compare
 from banana_grasp.envs import ENV_IDS, HIDDEN_TARGET_IDS, HiddenTargetTask, Task, hidden_target_space
 
@@ -123,3 +126,45 @@ def test_hidden_tiny_run_scores_own_tasks_after_own_k(hidden_run: Path) -> None:
     assert len(own) == len(trained) * len(chosen.seeds) * chosen.protocol.train_tasks
     expert = [r["success"] == "1" for r in rows if r["learner"] == "expert"]
     assert len(expert) == 2 * len(chosen.seeds) * chosen.protocol.heldout_tasks and all(expert)
+
+
+def test_hidden_tiny_run_says_which_banana_each_episode_ended_holding(hidden_run: Path) -> None:
+    with open(hidden_run / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["lifted"] for r in rows} <= {"target", "decoy", "none"}
+    # The expert lifts the target in every episode; success and the role agree for everyone.
+    assert {r["lifted"] for r in rows if r["learner"] == "expert"} == {"target"}
+    assert all((r["success"] == "1") == (r["lifted"] == "target") for r in rows)
+    results = json.loads((hidden_run / "results.json").read_text())
+    expert = results["banana_choice"]["expert"]["evaluation"]
+    assert expert["held"] == expert["target"] == expert["episodes"] and expert["target_share"] == 1.0
+    assert "own" not in results["banana_choice"]["expert"]  # untrained: no own rules
+    report = (hidden_run / "report.md").read_text()
+    assert "Which banana the episodes ended holding" in report
+
+
+def _choice_outcomes(name: str, roles: list[str]) -> list[Outcome]:
+    return [Outcome(name, i % 2, "train", 1, i, 0, role == "target", role) for i, role in enumerate(roles)]
+
+
+def test_the_finding_says_whether_a_learner_picks_the_target_or_either_banana() -> None:
+    protocol = preset("hidden-tiny").protocol
+    specs = [registry.learner("hidden-yellow-specialist"), registry.learner("hidden-blue-specialist")]
+    outcomes = _choice_outcomes(specs[0].name, ["target", "decoy"] * 19 + ["none"] * 2)
+    outcomes += _choice_outcomes(specs[1].name, ["target"] * 40)
+    choice = banana_choice(outcomes, specs, protocol)
+    either, target = choice[specs[0].name]["own"], choice[specs[1].name]["own"]
+    assert (either["episodes"], either["held"], either["target"], either["target_share"]) == (40, 38, 19, 0.5)
+    assert (target["held"], target["target"], target["target_share"]) == (40, 40, 1.0)
+    low, high = either["target_share_ci"]
+    assert low < 0.5 < high and target["target_share_ci"][0] > 0.9
+    summary = {"banana_choice": choice}
+    words = " ".join(choice_findings(summary))
+    assert ("hidden-yellow-specialist ended 38 of 40 episodes of its own rules holding a banana, the target in 19 "
+            "of them (0.50") in words  # fmt: skip
+    assert "picks the target no more often than a coin flip would" in words
+    assert "hidden-blue-specialist ended 40 of 40 episodes" in words
+    assert "it picks the target more often than a coin flip would" in words
+    # The lift family has no roles: no choice at all.
+    lift = [Outcome("position-specialist", 0, "train", 0, 0, 0, True)]
+    assert banana_choice(lift, [registry.learner("position-specialist")], preset("tiny").protocol) == {}

@@ -145,6 +145,14 @@ class EvalEnvs:
         return env_factory(self.learner, self.tasks, task, trial_episodes, render)()
 
 
+def lifted_role(info: dict, success: bool) -> str | None:
+    """Which banana an episode of the hidden-target family ended holding, from its last info:
+    ``"target"``, ``"decoy"`` or ``"none"``; None for the lift env (one banana: success says it)."""
+    if "lifted" not in info:
+        return None
+    return "none" if info["lifted"] is None else "target" if success else "decoy"
+
+
 def run_episode(env: gym.Env, act: Callable[[dict], np.ndarray], seed: int, render: bool) -> tuple[dict, list]:
     """Play one episode of ``env`` from ``reset(seed=seed)``: its last info, and frames if ``render``."""
     obs, info = env.reset(seed=seed)

@@ -17,7 +17,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from banana_grasp.agents.common.files import read_json
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
-from banana_grasp.agents.learners.envs import EvalEnvs, PadEpisode, make_vec, run_episode
+from banana_grasp.agents.learners.envs import EvalEnvs, PadEpisode, lifted_role, make_vec, run_episode
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, train_sb3
 from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Task
@@ -156,6 +156,7 @@ class PolicyAgent:
         self.normalize.training = False
         self._trained_state = copy.deepcopy(self.model.policy.state_dict())
         self._envs = envs
+        self.last_lifted: str | None = None
         self._finetune = finetune
         self._tuner: FineTuner | None = None
 
@@ -179,6 +180,7 @@ class PolicyAgent:
         env = self._envs.make(task, render)
         info, frames = run_episode(env, self.act, seed, render)
         env.close()
+        self.last_lifted = lifted_role(info, bool(info["is_success"]))
         return bool(info["is_success"]), frames
 
 

@@ -14,7 +14,7 @@ from stable_baselines3.common.utils import set_random_seed
 from banana_grasp.agents.common.files import read_json
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
-from banana_grasp.agents.learners.envs import EvalEnvs, run_episode
+from banana_grasp.agents.learners.envs import EvalEnvs, lifted_role, run_episode
 from banana_grasp.agents.learners.registry import LearnerSpec
 from banana_grasp.agents.learners.training import TrainSettings, train_sb3
 from banana_grasp.agents.learners.trial_ppo import LSTMPolicy, TrialPPO
@@ -44,6 +44,7 @@ class RL2Agent:
         self.model, self.normalize = storage.load_model(files, TrialPPO)
         self.normalize.training = False
         self._envs = envs
+        self.last_lifted: str | None = None
         # Trials longer than those of training would put the memory out of its distribution.
         self.max_k = int(read_json(files.meta).get("trial_episodes", 2)) - 1
         self.k = 0
@@ -82,6 +83,7 @@ class RL2Agent:
         info, frames = run_episode(env, act, seed, render)
         env.close()
         self.last_trial_successes = list(info["trial_successes"])
+        self.last_lifted = lifted_role(info, bool(info["trial_successes"][-1]))  # the trial's last episode
         # Film only the evaluated episode, like every other learner's clip.
         return bool(info["trial_successes"][-1]), frames[last_episode_start:]
 

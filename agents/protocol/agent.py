@@ -18,6 +18,9 @@ from banana_grasp.envs import Task
 
 class Agent(Protocol):
     name: str
+    # After a rollout of the hidden-target family: which banana its episode ended holding
+    # ("target", "decoy" or "none"; ``learners.envs.lifted_role``); None for the lift env.
+    last_lifted: str | None
 
     def reset(self) -> None:
         """Forget any adaptation: back to the trained agent."""

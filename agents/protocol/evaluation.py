@@ -33,6 +33,9 @@ class Outcome:
     task: int  # index of the task in its list
     episode: int
     success: bool
+    # The hidden-target family: the banana the episode ended holding (target, decoy or none);
+    # None for the lift env.
+    lifted: str | None = None
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -57,7 +60,7 @@ def evaluate_heldout(agent: Agent, tasks: list[Task], ks: tuple[int, ...], episo
             agent.adapt(task, k, episode_seed(seed, t, 0, "adaptation", k))
             for e in range(episodes):
                 success, _ = agent.rollout(task, episode_seed(seed, t, e, "heldout", k))
-                outcomes.append(Outcome(agent.name, seed, "heldout", k, t, e, success))
+                outcomes.append(Outcome(agent.name, seed, "heldout", k, t, e, success, agent.last_lifted))
     agent.reset()
     return outcomes
 
@@ -70,7 +73,7 @@ def evaluate_train(agent: Agent, tasks: list[Task], seed: int, k: int = 0) -> li
         agent.reset()
         agent.adapt(task, k, episode_seed(seed, t, 0, "own-adaptation", k))
         success, _ = agent.rollout(task, episode_seed(seed, t, 0, "train"))
-        outcomes.append(Outcome(agent.name, seed, "train", k, t, 0, success))
+        outcomes.append(Outcome(agent.name, seed, "train", k, t, 0, success, agent.last_lifted))
     agent.reset()
     return outcomes
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from banana_grasp.agents.learners.registry import LearnerSpec
 from banana_grasp.agents.protocol import stats
 from banana_grasp.agents.protocol.evaluation import Outcome, success_matrix
@@ -50,10 +52,37 @@ def summarize(
             if multitask:
                 gain["vs_multitask"] = stats.meta_gain(scores[meta], {multitask[0]: scores[multitask[0]]}, reps=reps)
             gains[meta][str(k)] = {label: estimate.as_dict() for label, estimate in gain.items()}
+    choice = banana_choice(outcomes, learners, protocol)
     return {
         "learners": table,
         "meta_gain": gains,
         "k": list(protocol.k),
         "headline_k": protocol.headline_k,
         "own_k": protocol.own_k,
+        **({"banana_choice": choice} if choice else {}),
     }
+
+
+def banana_choice(outcomes: list[Outcome], learners: list[LearnerSpec], protocol: EvalProtocol) -> dict:
+    """The hidden-target family (empty for the lift env): per learner, of its episodes of its
+    own rules (after ``own_k``) and of the evaluation tasks (after the headline k), how many
+    ended holding a banana and how many the target, pooled over seeds and tasks; and the
+    target's share of those holds with its Clopper-Pearson 95% interval (episodes counted as
+    independent), to tell a learner that lifts but picks either banana from one that picks
+    the target."""
+    choice: dict[str, dict] = {}
+    for spec in learners:
+        rows = {}
+        for label, phase, k in (("own", "train", protocol.own_k), ("evaluation", "heldout", protocol.headline_k)):
+            roles = [o.lifted for o in outcomes
+                     if o.learner == spec.name and o.phase == phase and o.k == k and o.lifted is not None]  # fmt: skip
+            if not roles:
+                continue
+            held = [role == "target" for role in roles if role != "none"]
+            share = float(np.mean(held)) if held else None
+            ci = list(stats.exact_interval(np.asarray(held, float), 0.95)) if held else None
+            rows[label] = {"episodes": len(roles), "held": len(held), "target": int(sum(held)),
+                           "target_share": share, "target_share_ci": ci}  # fmt: skip
+        if rows:
+            choice[spec.name] = rows
+    return choice

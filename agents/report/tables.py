@@ -13,8 +13,12 @@ from banana_grasp.agents.protocol.evaluation import Outcome
 
 
 def write_csv(path: Path, outcomes: list[Outcome]) -> None:
+    """results.csv: one row per outcome; ``lifted`` only for the hidden-target family."""
+    fields = list(Outcome.__dataclass_fields__)
+    if all(outcome.lifted is None for outcome in outcomes):
+        fields.remove("lifted")
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(Outcome.__dataclass_fields__))
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     for outcome in outcomes:
         writer.writerow({**outcome.as_row(), "success": int(outcome.success)})
@@ -75,6 +79,37 @@ def markdown_tables(summary: dict, tasks: str = "held-out") -> str:
                       "|---|" + "---:|" * len(names)]  # fmt: skip
             for meta, gain in each:
                 lines.append(f"| {meta} | " + " | ".join(_fmt(gain["p_improvement_each"][n]) for n in names) + " |")
+    if "banana_choice" in summary:
+        lines += ["", choice_table(summary, tasks)]
+    return "\n".join(lines)
+
+
+def _choice_cells(row: dict | None) -> str:
+    if row is None:
+        return "n/a | n/a"
+    share = "n/a" if row["target_share"] is None else (
+        f"{row['target_share']:.2f} [{row['target_share_ci'][0]:.2f}, {row['target_share_ci'][1]:.2f}]")  # fmt: skip
+    return f"{row['held']} of {row['episodes']} | {share}"
+
+
+def choice_table(summary: dict, tasks: str = "held-out") -> str:
+    """The hidden-target family: which banana each learner's episodes ended holding."""
+    own = f" after k={summary['own_k']}" if summary.get("own_k") else ""
+    k = summary["headline_k"]
+    lines = [
+        (
+            "Which banana the episodes ended holding (pooled over seeds and tasks; the target's share of the holds, "
+            "with its Clopper-Pearson 95% interval; 0.5 is a coin flip between the two bananas):"
+        ),
+        "",
+        (
+            f"| learner | own rules{own}: held a banana | target's share | {tasks} after k={k}: held a banana | "
+            "target's share |"
+        ),
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, rows in summary["banana_choice"].items():
+        lines.append(f"| {name} | {_choice_cells(rows.get('own'))} | {_choice_cells(rows.get('evaluation'))} |")
     return "\n".join(lines)
 
 

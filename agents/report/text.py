@@ -46,6 +46,28 @@ def _describe_gain(meta: str, gain: dict, against: str, best_baseline: float) ->
             f"{gain['p_improvement']:.2f} [{p_low:.2f}, {p_high:.2f}]): {gain_verdict(gain, best_baseline)}.")  # fmt: skip
 
 
+def choice_findings(summary: dict) -> list[str]:
+    """The hidden-target family: whether each trained learner picks the target or either banana."""
+    return [
+        _choice_words(name, rows["own"]) for name, rows in summary.get("banana_choice", {}).items() if "own" in rows
+    ]
+
+
+def _choice_words(name: str, row: dict) -> str:
+    """What a learner's own-rule episodes of the hidden-target family say of its choice of banana."""
+    if row["held"] == 0:
+        return f"{name} ended none of {row['episodes']} episodes of its own rules holding a banana."
+    low, high = row["target_share_ci"]
+    if low > 0.5:
+        verdict = "it picks the target more often than a coin flip would"
+    elif high < 0.5:
+        verdict = "it picks the decoy more often than a coin flip would"
+    else:
+        verdict = "it lifts a banana but picks the target no more often than a coin flip would (the interval holds 0.5)"
+    return (f"{name} ended {row['held']} of {row['episodes']} episodes of its own rules holding a banana, the target "
+            f"in {row['target']} of them ({row['target_share']:.2f}, 95% CI [{low:.2f}, {high:.2f}]): {verdict}.")  # fmt: skip
+
+
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -68,6 +90,10 @@ def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
                            for name in unlearned)  # fmt: skip
         parts.append(f"Did not reach 90% training success on their own variation on every seed within the budget "
                      f"(seeds that did: {counts}).")  # fmt: skip
+    # The hidden-target family: whether each trained learner picks the target or either banana.
+    parts += [
+        _choice_words(name, rows["own"]) for name, rows in summary.get("banana_choice", {}).items() if "own" in rows
+    ]
     for meta, per_k in summary["meta_gain"].items():
         gains = per_k[str(k)]
         if did_not_learn(speed, meta):
