@@ -28,6 +28,7 @@ from banana_grasp.envs.tasks import (
 )
 
 # The scene's names for the bananas of slots a and b (scene_two_bananas.xml).
+SHAPINGS = ("target", "either")  # which banana the shaped reward terms are paid for
 _BODIES = {"a": "banana", "b": "banana_b"}
 _MESHES = {"a": "banana_mesh", "b": "banana_b_mesh"}
 _TOUCH = {"a": ("left_touch", "right_touch"), "b": ("left_touch_b", "right_touch_b")}
@@ -100,10 +101,12 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
 
     ## Rewards
     `reward_type="dense"`: the sum of four terms, each in `info["reward_terms"]` and as a flat
-    key `info["reward_<term>"]`, with the lift env's weights:
-    - `reach`: `reach_weight * (1 - tanh(10 * distance(gripper, nearer banana)))`;
-    - `grasp`: `grasp_weight` while both pads touch one banana, either, and no part of the
-      gripper touches the table;
+    key `info["reward_<term>"]`, with the lift env's weights, for the target (`shaping="target"`,
+    the default since v3) or for either banana (`shaping="either"`, v2):
+    - `reach`: `reach_weight * (1 - tanh(10 * distance(gripper, banana)))`, the target (or
+      the nearer banana);
+    - `grasp`: `grasp_weight` while both pads touch the target (or either banana) and no part
+      of the gripper touches the table;
     - `lift`: `lift_weight * min(height gained by that banana / lift_height, 1)` while the
       `grasp` term is paid;
     - `success`: `success_weight` while the *target* is lifted.
@@ -112,14 +115,16 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     `info["lifted"]` is the slot of the lifted banana (or None), and `info["is_success"]`
     is True while that is the target's slot.
 
-    Why the shaped terms are paid for either banana: they teach the skill (reach, grasp and
-    lift a banana) and are paid identically for both, so they carry no information about
-    which one is the target; a policy that lifts the decoy earns all of them and misses only
-    `success`. The success term (and the sparse reward) is the only signal of the rule: the
-    one bit per episode that a learner must discover by trying, as in Harlow's task. Paying
-    `reach` or `grasp` for the target alone would give the rule away before any lift (moving
-    towards each banana in turn would reveal it), and paying them for neither would make the
-    skill harder to learn here than in the lift env.
+    Why the shaped terms are paid for the target alone (v3): as in Meta-World's ML benchmarks,
+    whose dense reward leads to a goal that the observation hides, the reward tells which
+    banana pays as the gripper nears it, within an episode. So a learner that reads its
+    rewards (RL^2) can find the target within the first episode of a rule, a fine-tuned one
+    learns from a dense signal, and one that only acts on what it sees (a feed-forward policy
+    at test time) still cannot tell the target on a new rule: without memory or adaptation a
+    policy is still held near 50%. v2 paid them for either banana, so that only the success
+    term told target from decoy; measured, every learner then learned to lift a banana and
+    chose it by its place, never by its colour, within 600k steps (results/NOTES.md, "Why
+    the hidden-target learners do not learn").
 
     ## Starting State
     The gripper starts as in `BananaGraspEnv`: open, yaw 0, at (0, 0, 0.15) plus uniform noise
@@ -157,9 +162,13 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     | `width`, `height` | `256`, `256` | size in pixels of the frames `render()` returns, at most 640 |
     | `camera_name` | `"front"` | `front` or `wrist`, the camera `render()` uses |
     | `timestep` | `0.004` | seconds per physics step, in (0, 0.008] |
+    | `shaping` | `"target"` | `target` or `either`: which banana the reach, grasp and lift terms are paid for |
 
     ## Version History
-    - v2 (banana-grasp 0.5.0): first version; the lift env's v2 physics (4 ms x 10 substeps).
+    - v3 (banana-grasp 0.6.0): the reach, grasp and lift terms are paid for the target alone
+      (`shaping="target"`).
+    - v2 (banana-grasp 0.5.0): first version; the lift env's v2 physics (4 ms x 10 substeps);
+      the shaped terms paid for either banana (`shaping="either"`).
     """
 
     def __init__(
@@ -184,6 +193,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
         height: int = RENDER_SIZE,
         camera_name: str = "front",
         timestep: float = 0.004,
+        shaping: str = "target",
     ) -> None:
         # Keywords: a pickle then survives a reordering of this signature.
         EzPickle.__init__(
@@ -192,8 +202,11 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
             frame_skip=frame_skip, max_translation=max_translation, max_rotation=max_rotation,
             lift_height=lift_height, reach_weight=reach_weight, grasp_weight=grasp_weight,
             lift_weight=lift_weight, success_weight=success_weight, reset_noise_scale=reset_noise_scale,
-            width=width, height=height, camera_name=camera_name, timestep=timestep,
+            width=width, height=height, camera_name=camera_name, timestep=timestep, shaping=shaping,
         )  # fmt: skip
+        if shaping not in SHAPINGS:
+            raise ValueError(f"unknown shaping {shaping!r}; allowed: {', '.join(SHAPINGS)}")
+        self._shaping = shaping
         self.tasks = hidden_target_space(split)  # first: an unknown split fails before the model loads
         self.split = split
         super().__init__(
@@ -299,10 +312,17 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
         lift_height = self._lift_height
         lifted = "a" if grasp_a and height_a >= lift_height else "b" if grasp_b and height_b >= lift_height else None
         success = lifted == self._target
-        held = (grasp_a or grasp_b) and not on_table
-        height = height_a if grasp_a else height_b
-        nearer = min(math.sqrt(x * x + y * y + z * z) for x, y, z in (to_a, to_b))  # reach: the nearer banana
-        reward, terms = self._get_rew(nearer, held, height, success)
+        if self._shaping == "target":  # reach, grasp and lift: the target's alone
+            on_a = self._target == "a"
+            held = (grasp_a if on_a else grasp_b) and not on_table
+            height = height_a if on_a else height_b
+            x, y, z = to_a if on_a else to_b
+            distance = math.sqrt(x * x + y * y + z * z)
+        else:  # "either" (v2): the nearer banana, the one held
+            held = (grasp_a or grasp_b) and not on_table
+            height = height_a if grasp_a else height_b
+            distance = min(math.sqrt(x * x + y * y + z * z) for x, y, z in (to_a, to_b))
+        reward, terms = self._get_rew(distance, held, height, success)
         self._last_obs = obs
         info = self._info(success, terms, diverged=False, lifted=lifted)
         return obs, reward, z_a < FALLEN_Z or z_b < FALLEN_Z, False, info

@@ -11,6 +11,7 @@ import csv
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -31,6 +32,7 @@ from banana_grasp.agents.run.compare import compare
 from banana_grasp.envs import ENV_IDS, HIDDEN_TARGET_IDS, HiddenTargetTask, Task, hidden_target_space
 
 pytestmark = pytest.mark.xdist_group("hidden-tiny-run")
+HIDDEN_IDS_TRAIN = "BananaGrasp/Lift-HiddenTarget-v3"
 
 
 def test_every_variation_names_its_family_and_env_id() -> None:
@@ -38,8 +40,8 @@ def test_every_variation_names_its_family_and_env_id() -> None:
         if family(variation) == "lift":
             assert variation_env_id(variation, "train") in ENV_IDS
         else:
-            assert variation_env_id(variation, "train") == "BananaGrasp/Lift-HiddenTarget-v2"
-    assert variation_env_id("hidden-target", "heldout") == "BananaGrasp/Lift-HiddenTarget-HeldOut-v2"
+            assert variation_env_id(variation, "train") == "BananaGrasp/Lift-HiddenTarget-v3"
+    assert variation_env_id("hidden-target", "heldout") == "BananaGrasp/Lift-HiddenTarget-HeldOut-v3"
     assert set(HIDDEN_TARGET_IDS) == {variation_env_id("hidden-target", s) for s in ("train", "heldout")}
 
 
@@ -105,11 +107,11 @@ def test_hidden_tiny_run_writes_its_report(hidden_run: Path) -> None:
     chosen = preset("hidden-tiny")
     report = (hidden_run / "report.md").read_text()
     assert "| learner | role | trained on | own-variation success after k=1 | held-out rules, zero-shot |" in report
-    assert "held-out rules: 2 tasks of `BananaGrasp/Lift-HiddenTarget-HeldOut-v2`" in report
+    assert "held-out rules: 2 tasks of `BananaGrasp/Lift-HiddenTarget-HeldOut-v3`" in report
     for name in chosen.learners:
         assert f"| {name} |" in report
     results = json.loads((hidden_run / "results.json").read_text())
-    assert results["env_id"] == "BananaGrasp/Lift-HiddenTarget-HeldOut-v2"
+    assert results["env_id"] == "BananaGrasp/Lift-HiddenTarget-HeldOut-v3"
     assert results["own_k"] == 1
     assert results["heldout_tasks"] == [t.as_dict() for t in chosen.protocol.evaluation_tasks()]
     assert set(results["meta_gain"]) == {"hidden-rl2", "hidden-reptile"}
@@ -168,3 +170,52 @@ def test_the_finding_says_whether_a_learner_picks_the_target_or_either_banana() 
     # The lift family has no roles: no choice at all.
     lift = [Outcome("position-specialist", 0, "train", 0, 0, 0, True)]
     assert banana_choice(lift, [registry.learner("position-specialist")], preset("tiny").protocol) == {}
+
+
+def _swap_slots(obs: dict) -> dict:
+    swap = {"banana_a": "banana_b", "banana_b": "banana_a"}
+    return {next((key.replace(a, b) for a, b in swap.items() if a in key), key): value for key, value in obs.items()}
+
+
+def test_banana_attention_sees_two_bananas_not_two_slots() -> None:
+    """Swapping the bananas' slots leaves the PPO features and RL^2's actions and values unchanged."""
+    import torch
+
+    from banana_grasp.agents.learners.objects import BananaAttentionExtractor
+    from banana_grasp.agents.learners.trial_ppo import LSTMPolicy
+    from banana_grasp.envs import Trial
+
+    torch.manual_seed(0)
+    env = gym.make(HIDDEN_IDS_TRAIN)
+    obs, _ = env.reset(seed=0)
+    extractor = BananaAttentionExtractor(env.observation_space)
+    as_batch = lambda o: {key: torch.as_tensor(value)[None] for key, value in o.items()}
+    features, swapped = extractor(as_batch(obs)), extractor(as_batch(_swap_slots(obs)))
+    assert torch.allclose(features, swapped, atol=1e-6) and features.shape == (1, extractor.features_dim)
+
+    trial = Trial(gym.make(HIDDEN_IDS_TRAIN), 2)
+    obs, _ = trial.reset(seed=1)
+    policy = LSTMPolicy(trial.observation_space, trial.action_space, lambda _: 3e-4, banana_attention=True)
+    x, x_swapped = (policy.flatten(as_batch(o))[None] for o in (obs, _swap_slots(obs)))
+    (mean, value, _), (mean_s, value_s, _) = policy.forward_trials(x), policy.forward_trials(x_swapped)
+    assert torch.allclose(mean, mean_s, atol=1e-6) and torch.allclose(value, value_s, atol=1e-6)
+    # Without the attention the plain LSTM policy does tell the slots apart.
+    plain = LSTMPolicy(trial.observation_space, trial.action_space, lambda _: 3e-4)
+    assert not torch.allclose(plain.forward_trials(x)[0], plain.forward_trials(x_swapped)[0])
+
+
+def test_banana_attention_settings_and_errors() -> None:
+    from banana_grasp.agents.learners.objects import BananaAttention, BananaAttentionExtractor, algo_settings
+
+    algo = registry.hyperparameters("ppo-bananas")["algo"]
+    assert algo["policy_kwargs"]["features_extractor_class"] == "banana-attention"  # a name in the YAML and records
+    resolved = algo_settings(algo)
+    assert resolved["policy_kwargs"]["features_extractor_class"] is BananaAttentionExtractor
+    assert algo_settings(registry.hyperparameters("ppo")["algo"]) == registry.hyperparameters("ppo")["algo"]
+    with pytest.raises(ValueError, match=r"unknown features_extractor_class 'cnn'; allowed: banana-attention"):
+        algo_settings({"policy_kwargs": {"features_extractor_class": "cnn"}})
+    with pytest.raises(ValueError, match=r"needs both bananas' keys; missing: banana_a_pos"):
+        BananaAttention(gym.make("BananaGrasp/Lift-v2").observation_space)
+    for name in ("hidden-yellow-specialist", "hidden-blue-specialist", "hidden-multi-task", "hidden-rl2",
+                 "hidden-reptile"):  # fmt: skip
+        assert registry.learner(name).hyperparameters.endswith("-bananas")

@@ -24,6 +24,7 @@ from banana_grasp.envs import (
     ENV_IDS,
     HIDDEN_TARGET_IDS,
     MAX_EPISODE_STEPS,
+    V2_HIDDEN_TARGET_IDS,
     FixedTask,
     HiddenTargetEnv,
     HiddenTargetScene,
@@ -193,12 +194,22 @@ def test_check_env_pixels() -> None:
 
 def test_ids_are_registered_apart_from_the_lift_ids() -> None:
     assert HIDDEN_TARGET_IDS == {
+        "BananaGrasp/Lift-HiddenTarget-v3": "train",
+        "BananaGrasp/Lift-HiddenTarget-HeldOut-v3": "heldout",
+    }
+    assert not set(HIDDEN_TARGET_IDS) & set(ENV_IDS)
+    # v2 (banana-grasp 0.5.0) stays registered: the shaped terms for either banana.
+    assert V2_HIDDEN_TARGET_IDS == {
         "BananaGrasp/Lift-HiddenTarget-v2": "train",
         "BananaGrasp/Lift-HiddenTarget-HeldOut-v2": "heldout",
     }
-    assert not set(HIDDEN_TARGET_IDS) & set(ENV_IDS)
+    for env_id in V2_HIDDEN_TARGET_IDS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Gymnasium: "the environment ... is out of date"
+            assert gym.make(env_id).unwrapped._shaping == "either"
     for env_id, split in HIDDEN_TARGET_IDS.items():
         env = gym.make(env_id)
+        assert env.unwrapped._shaping == "target"
         assert env.spec.max_episode_steps == MAX_EPISODE_STEPS
         unwrapped = env.unwrapped
         assert isinstance(unwrapped, HiddenTargetEnv) and unwrapped.split == split
@@ -355,7 +366,8 @@ def test_target_and_decoy_colours_are_drawn_alike() -> None:
 # ============================================== the observation hides the target
 def test_observation_is_the_scene_whatever_the_rule() -> None:
     """One scene under two rules (one makes banana a the target, the other banana b): the same
-    actions give bit-identical observations; only the success term and is_success differ."""
+    actions give bit-identical observations; only the rewards and is_success differ (v3 pays
+    every term for the target; v2's shaped terms, paid for either banana, are equal)."""
     rule_a, rule_b, scene = scene_with_two_rules("train", seed=1)
     env = gym.make(IDS[0])
     (obs_a, info_a), traj_a = rollout(env, seed=3, options={"task": rule_a, "scene": scene}, aim="a")
@@ -368,11 +380,20 @@ def test_observation_is_the_scene_whatever_the_rule() -> None:
     for (_, o_a, r_a, te_a, _, i_a), (_, o_b, r_b, te_b, _, i_b) in zip(traj_a, traj_b, strict=True):
         assert all(np.array_equal(o_a[k], o_b[k]) for k in STATE_KEYS)
         assert te_a == te_b and i_a["lifted"] == i_b["lifted"]
+        assert not i_b["is_success"] and i_b["reward_terms"]["success"] == 0.0
+        assert i_b["reward_terms"]["grasp"] == i_b["reward_terms"]["lift"] == 0.0  # banana a is held, b pays
+    assert traj_a[-1][5]["is_success"] and traj_a[-1][5]["lifted"] == "a"
+    assert sum(step[2] for step in traj_a) > sum(step[2] for step in traj_b) + 100
+    # v2: the shaped terms are paid for either banana, so they are equal under both rules.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = gym.make(IDS[0].removesuffix("v3") + "v2")
+    _, traj_a = rollout(env, seed=3, options={"task": rule_a, "scene": scene}, actions=actions)
+    _, traj_b = rollout(env, seed=3, options={"task": rule_b, "scene": scene}, actions=actions)
+    for (_, _, r_a, _, _, i_a), (_, _, r_b, _, _, i_b) in zip(traj_a, traj_b, strict=True):
         for term in ("reach", "grasp", "lift"):
             assert i_a["reward_terms"][term] == i_b["reward_terms"][term]
         assert r_a - i_a["reward_terms"]["success"] == pytest.approx(r_b - i_b["reward_terms"]["success"])
-        assert not i_b["is_success"] and i_b["reward_terms"]["success"] == 0.0
-    assert traj_a[-1][5]["is_success"] and traj_a[-1][5]["lifted"] == "a"
 
 
 def test_swapping_the_slots_permutes_the_observation() -> None:
@@ -433,32 +454,37 @@ def test_banana_observation_is_the_lift_env_format() -> None:
 
 # ================================================================ rewards
 @pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("shaping", ["target", "either"])
 @pytest.mark.parametrize("aim", ["target", "decoy", "random"])
-def test_dense_reward_is_the_sum_of_its_terms(env_id: str, aim: str) -> None:
-    """The terms, recomputed from the observation with the documented formulas, sum to the reward."""
-    env = gym.make(env_id)
+def test_dense_reward_is_the_sum_of_its_terms(env_id: str, shaping: str, aim: str) -> None:
+    """The terms, recomputed from the observation with the documented formulas, sum to the
+    reward: shaped for the target (v3's default) or for either banana (v2)."""
+    env = gym.make(env_id, shaping=shaping)
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (MAX_EPISODE_STEPS, 5)).astype(np.float32) if aim == "random" else None
     obs, info = env.reset(seed=11)
     rest = {slot: float(obs[f"banana_{slot}_pos"][2]) for slot in SLOTS}
     unwrapped, expert, seen = env.unwrapped, ScriptedExpert(), dict.fromkeys(REWARD_TERMS, 0.0)
-    slot_aimed = unwrapped.target_slot if aim == "target" else OTHER_SLOT[unwrapped.target_slot]
+    target = unwrapped.target_slot
+    slot_aimed = target if aim == "target" else OTHER_SLOT[target]
+    shaped = (target,) if shaping == "target" else SLOTS  # the bananas the shaped terms are paid for
     for t in range(MAX_EPISODE_STEPS):
         action = actions[t] if actions is not None else expert.act(unwrapped.banana_observation(slot_aimed))
         obs, reward, terminated, _, info = env.step(action)
         terms = info["reward_terms"]
         assert set(terms) == REWARD_TERMS
-        distance = min(float(np.linalg.norm(obs[f"gripper_to_banana_{s}"].astype(np.float64))) for s in SLOTS)
+        distance = min(float(np.linalg.norm(obs[f"gripper_to_banana_{s}"].astype(np.float64))) for s in shaped)
         assert terms["reach"] == pytest.approx(REACH_W * (1.0 - math.tanh(10.0 * distance)), abs=1e-5)
         grasped = [s for s in SLOTS if unwrapped.banana_observation(s)["finger_contact"].all()]
-        assert terms["grasp"] in (0.0, GRASP_W) and (terms["grasp"] == 0.0 or len(grasped) == 1)
+        paid = [s for s in grasped if s in shaped]
+        assert terms["grasp"] in (0.0, GRASP_W) and (terms["grasp"] == 0.0 or len(paid) == 1)
         heights = {s: float(obs[f"banana_{s}_pos"][2]) - rest[s] for s in SLOTS}
-        lift = LIFT_W * (terms["grasp"] > 0) * min(max(heights[grasped[0]], 0.0) / LIFT_HEIGHT, 1.0) if grasped else 0.0
+        lift = LIFT_W * (terms["grasp"] > 0) * min(max(heights[paid[0]], 0.0) / LIFT_HEIGHT, 1.0) if paid else 0.0
         assert terms["lift"] == pytest.approx(lift, abs=1e-4)
         lifted = [s for s in grasped if heights[s] >= LIFT_HEIGHT]
         if all(abs(h - LIFT_HEIGHT) > 1e-5 for h in heights.values()):  # clear of float32 rounding
             assert info["lifted"] == (lifted[0] if lifted else None)
-        assert info["is_success"] == (info["lifted"] == unwrapped.target_slot)
+        assert info["is_success"] == (info["lifted"] == target)
         assert terms["success"] == SUCCESS_W * info["is_success"]
         assert reward == pytest.approx(sum(terms.values()), abs=1e-9) and not terminated
         for key in REWARD_TERMS:
@@ -466,10 +492,18 @@ def test_dense_reward_is_the_sum_of_its_terms(env_id: str, aim: str) -> None:
             seen[key] = max(seen[key], terms[key])
     if aim == "target":
         assert all(value > 0 for value in seen.values()), seen
-        assert info["is_success"] and info["lifted"] == unwrapped.target_slot
-    elif aim == "decoy":  # every shaped term, for the decoy, and never the success term
-        assert seen["reach"] > 0 and seen["grasp"] == GRASP_W and seen["lift"] == LIFT_W, seen
-        assert seen["success"] == 0.0 and info["lifted"] == OTHER_SLOT[unwrapped.target_slot]
+        assert info["is_success"] and info["lifted"] == target
+    elif aim == "decoy":  # never the success term; the grasp and lift terms only where either banana pays them
+        assert seen["reach"] > 0 and seen["success"] == 0.0 and info["lifted"] == OTHER_SLOT[target], seen
+        if shaping == "either":
+            assert seen["grasp"] == GRASP_W and seen["lift"] == LIFT_W, seen
+        else:
+            assert seen["grasp"] == seen["lift"] == 0.0, seen
+
+
+def test_an_unknown_shaping_is_named() -> None:
+    with pytest.raises(ValueError, match=r"unknown shaping 'nearest'; allowed: target, either"):
+        gym.make(IDS[0], shaping="nearest")
 
 
 @pytest.mark.parametrize("aim", ["target", "decoy"])

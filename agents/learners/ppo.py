@@ -18,6 +18,7 @@ from banana_grasp.agents.common.files import read_json
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.envs import EvalEnvs, PadEpisode, lifted_role, make_vec, run_episode
+from banana_grasp.agents.learners.objects import algo_settings
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, train_sb3
 from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Task
@@ -81,7 +82,7 @@ class FineTuner:
         self.settings = {**hyperparameters("finetune"), **(finetune or {})}
         # The learner's PPO settings as it was trained (network, gamma, clipping), the
         # fine-tuning's own (epochs, learning rate, minibatch) on top.
-        self.algo = {**hyperparameters(self.learner.hyperparameters)["algo"], **(algo_overrides or {})}
+        self.algo = algo_settings({**hyperparameters(self.learner.hyperparameters)["algo"], **(algo_overrides or {})})
         self._envs: dict[int, tuple[VecNormalize, list[FixedTask]]] = {}  # per number of tasks
         self._tuners: dict[tuple[int, int], PPO] = {}  # per (k, tasks): a rollout buffer of that size
         self._single: dict[int, DictRolloutBuffer] = {}  # per k: one task's episodes

@@ -35,6 +35,7 @@ from banana_grasp.agents.learners.checkpoints import (
     training_config,
 )
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec, normalized_keys
+from banana_grasp.agents.learners.objects import algo_settings
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.stopping import SuccessCheck
 
@@ -94,7 +95,7 @@ def new_model(
         venv, norm_obs_keys=normalized_keys(venv.observation_space, learner.normalize_all_keys), **hp["normalize"]
     )
     return algo(policy, normalize, seed=SeedStreams(seed).policy(), device="cpu", verbose=0,
-                tensorboard_log=tensorboard and str(tensorboard), **{**hp["algo"], **overrides})  # fmt: skip
+                tensorboard_log=tensorboard and str(tensorboard), **algo_settings({**hp["algo"], **overrides}))  # fmt: skip
 
 
 def start_or_resume(

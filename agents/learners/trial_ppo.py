@@ -30,6 +30,8 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 from torch.distributions import Normal
 
+from banana_grasp.agents.learners.objects import BananaAttention
+
 
 def _mlp(n_in: int, widths: list[int], n_out: int, out_gain: float) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -46,7 +48,11 @@ def _mlp(n_in: int, widths: list[int], n_out: int, out_gain: float) -> nn.Sequen
 
 class LSTMPolicy(BasePolicy):
     """An LSTM over the flattened observation; actor and critic MLPs read the observation and
-    the LSTM's output (so the memory adds to what a feed-forward policy sees).
+    the LSTM's output (so the memory adds to what a feed-forward policy sees). With
+    ``banana_attention`` (the hidden-target family, ``learners.objects``) the LSTM reads the
+    features that are not one banana's and a summary of the two that cannot tell their slots
+    apart, and the actor and critic read the attended banana's code, those features and the
+    memory: the policy sees two bananas, not two slots.
 
     An LSTM, not a GRU: on a CPU, torch's LSTM runs forward and backward over a whole
     sequence as fused kernels, and a GRU step by step (200 steps, 4 sequences, 128 units,
@@ -61,22 +67,30 @@ class LSTMPolicy(BasePolicy):
         hidden_size: int = 128,
         net_arch: list[int] | tuple[int, ...] = (256, 256),
         log_std_init: float = 0.0,
+        banana_attention: bool = False,
         optimizer_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(observation_space, action_space, optimizer_kwargs={"eps": 1e-5, **(optimizer_kwargs or {})})
         self.keys = list(observation_space.spaces)
         self.hidden_size, self.net_arch, self.log_std_init = hidden_size, list(net_arch), log_std_init
+        self.banana_attention = banana_attention
         obs_dim = sum(int(np.prod(observation_space[key].shape)) for key in self.keys)
         n_actions = int(np.prod(action_space.shape))
-        self.lstm = nn.LSTM(obs_dim, hidden_size)
-        self.actor = _mlp(obs_dim + hidden_size, self.net_arch, n_actions, out_gain=0.01)
-        self.critic = _mlp(obs_dim + hidden_size, self.net_arch, 1, out_gain=1.0)
+        if banana_attention:  # the hidden-target family's two bananas as objects (learners.objects)
+            self.attention = BananaAttention(observation_space, memory=hidden_size)
+            sizes = (self.attention.memory_features, self.attention.features + hidden_size)
+        else:
+            sizes = (obs_dim, obs_dim + hidden_size)
+        self.lstm = nn.LSTM(sizes[0], hidden_size)
+        self.actor = _mlp(sizes[1], self.net_arch, n_actions, out_gain=0.01)
+        self.critic = _mlp(sizes[1], self.net_arch, 1, out_gain=1.0)
         self.log_std = nn.Parameter(th.full((n_actions,), float(log_std_init)))
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         return {**super()._get_constructor_parameters(), "hidden_size": self.hidden_size,
-                "net_arch": self.net_arch, "log_std_init": self.log_std_init}  # fmt: skip
+                "net_arch": self.net_arch, "log_std_init": self.log_std_init,
+                "banana_attention": self.banana_attention}  # fmt: skip
 
     def flatten(self, obs: dict[str, th.Tensor]) -> th.Tensor:
         """One vector per step, the keys in the observation space's order."""
@@ -89,8 +103,12 @@ class LSTMPolicy(BasePolicy):
     def forward_trials(self, x: th.Tensor, memory: tuple[th.Tensor, th.Tensor] | None = None):
         """``x`` of shape (time, batch, features), ``memory`` the LSTM's (h, c) or None (zeros):
         action means, values, and the last memory."""
-        out, memory = self.lstm(x, memory)
-        z = th.cat([x, out], dim=-1)
+        if self.banana_attention:
+            out, memory = self.lstm(self.attention.summary(x), memory)
+            z = th.cat([self.attention(x, out), out], dim=-1)
+        else:
+            out, memory = self.lstm(x, memory)
+            z = th.cat([x, out], dim=-1)
         return self.actor(z), self.critic(z).squeeze(-1), memory
 
     def distribution(self, mean: th.Tensor) -> Normal:
