@@ -83,23 +83,18 @@ for _env_id, (_variation, _split) in (ENV_IDS | V1_ENV_IDS | V0_ENV_IDS).items()
 
 
 # The hidden-target family (HiddenTargetEnv), id -> split: not a variation of the lift env, so
-# not in ENV_IDS. v3 pays the shaped reward terms for the target alone; v2 (banana-grasp
-# 0.5.0, the lift env's v2 physics) for either banana, and stays registered.
+# not in ENV_IDS. Its version follows the lift env's physics (v2: 4 ms x 10 substeps).
 HIDDEN_TARGET_IDS: dict[str, str] = {
-    "BananaGrasp/Lift-HiddenTarget-v3": "train",
-    "BananaGrasp/Lift-HiddenTarget-HeldOut-v3": "heldout",
+    "BananaGrasp/Lift-HiddenTarget-v2": "train",
+    "BananaGrasp/Lift-HiddenTarget-HeldOut-v2": "heldout",
 }
-V2_HIDDEN_TARGET_IDS: dict[str, str] = {
-    id_.removesuffix("v3") + "v2": split for id_, split in HIDDEN_TARGET_IDS.items()
-}
-_HIDDEN_VERSION_KWARGS = {"v3": {}, "v2": {"shaping": "either"}}
-for _env_id, _split in (HIDDEN_TARGET_IDS | V2_HIDDEN_TARGET_IDS).items():
+for _env_id, _split in HIDDEN_TARGET_IDS.items():
     if _env_id not in registry:
         register(
             id=_env_id,
             entry_point="banana_grasp.envs.hidden_target:HiddenTargetEnv",
             max_episode_steps=MAX_EPISODE_STEPS,
-            kwargs={"split": _split, **_HIDDEN_VERSION_KWARGS[_env_id[-2:]]},
+            kwargs={"split": _split},
         )
 
 
@@ -133,7 +128,6 @@ __all__ = [
     "SPLITS",
     "V0_ENV_IDS",
     "V1_ENV_IDS",
-    "V2_HIDDEN_TARGET_IDS",
     "VARIATIONS",
     "VERSIONS",
     "BananaGraspEnv",

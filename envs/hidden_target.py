@@ -28,7 +28,7 @@ from banana_grasp.envs.tasks import (
 )
 
 # The scene's names for the bananas of slots a and b (scene_two_bananas.xml).
-SHAPINGS = ("target", "either")  # which banana the shaped reward terms are paid for
+SHAPINGS = ("either", "target")  # which banana the shaped reward terms are paid for
 _BODIES = {"a": "banana", "b": "banana_b"}
 _MESHES = {"a": "banana_mesh", "b": "banana_b_mesh"}
 _TOUCH = {"a": ("left_touch", "right_touch"), "b": ("left_touch_b", "right_touch_b")}
@@ -101,12 +101,12 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
 
     ## Rewards
     `reward_type="dense"`: the sum of four terms, each in `info["reward_terms"]` and as a flat
-    key `info["reward_<term>"]`, with the lift env's weights, for the target (`shaping="target"`,
-    the default since v3) or for either banana (`shaping="either"`, v2):
-    - `reach`: `reach_weight * (1 - tanh(10 * distance(gripper, banana)))`, the target (or
-      the nearer banana);
-    - `grasp`: `grasp_weight` while both pads touch the target (or either banana) and no part
-      of the gripper touches the table;
+    key `info["reward_<term>"]`, with the lift env's weights, for either banana
+    (`shaping="either"`, the registered ids) or for the target alone (`shaping="target"`):
+    - `reach`: `reach_weight * (1 - tanh(10 * distance(gripper, banana)))`, the nearer banana
+      (or the target);
+    - `grasp`: `grasp_weight` while both pads touch one banana, either (or the target), and no
+      part of the gripper touches the table;
     - `lift`: `lift_weight * min(height gained by that banana / lift_height, 1)` while the
       `grasp` term is paid;
     - `success`: `success_weight` while the *target* is lifted.
@@ -115,16 +115,17 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     `info["lifted"]` is the slot of the lifted banana (or None), and `info["is_success"]`
     is True while that is the target's slot.
 
-    Why the shaped terms are paid for the target alone (v3): as in Meta-World's ML benchmarks,
-    whose dense reward leads to a goal that the observation hides, the reward tells which
-    banana pays as the gripper nears it, within an episode. So a learner that reads its
-    rewards (RL^2) can find the target within the first episode of a rule, a fine-tuned one
-    learns from a dense signal, and one that only acts on what it sees (a feed-forward policy
-    at test time) still cannot tell the target on a new rule: without memory or adaptation a
-    policy is still held near 50%. v2 paid them for either banana, so that only the success
-    term told target from decoy; measured, every learner then learned to lift a banana and
-    chose it by its place, never by its colour, within 600k steps (results/NOTES.md, "Why
-    the hidden-target learners do not learn").
+    Why the registered ids pay the shaped terms for either banana: they teach the skill
+    (reach, grasp and lift a banana) and are paid identically for both, so they carry no
+    information about which one is the target; a policy that lifts the decoy earns all of
+    them and misses only `success`, the one signal of the rule, one bit per episode, as in
+    Harlow's task. `shaping="target"` pays them for the target alone, as Meta-World's ML
+    benchmarks shape their reward toward a goal the observation hides: the reward then tells
+    within an episode which banana pays as the gripper nears it. Measured with this
+    project's learners (results/NOTES.md, "Why the hidden-target learners do not learn"):
+    with `either`, fixed-rule specialists chose a banana by its place, not its colour; with
+    `target` (and a shared encoder of the two bananas) they learned their rule, but a learner
+    that cannot know the target (multi-task, RL^2 within 300k steps) lifted no banana at all.
 
     ## Starting State
     The gripper starts as in `BananaGraspEnv`: open, yaw 0, at (0, 0, 0.15) plus uniform noise
@@ -162,13 +163,11 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     | `width`, `height` | `256`, `256` | size in pixels of the frames `render()` returns, at most 640 |
     | `camera_name` | `"front"` | `front` or `wrist`, the camera `render()` uses |
     | `timestep` | `0.004` | seconds per physics step, in (0, 0.008] |
-    | `shaping` | `"target"` | `target` or `either`: which banana the reach, grasp and lift terms are paid for |
+    | `shaping` | `"either"` | `either` or `target`: which banana the reach, grasp and lift terms are paid for |
 
     ## Version History
-    - v3 (banana-grasp 0.6.0): the reach, grasp and lift terms are paid for the target alone
-      (`shaping="target"`).
-    - v2 (banana-grasp 0.5.0): first version; the lift env's v2 physics (4 ms x 10 substeps);
-      the shaped terms paid for either banana (`shaping="either"`).
+    - v2 (banana-grasp 0.5.0): first version; the lift env's v2 physics (4 ms x 10 substeps).
+      banana-grasp 0.6.0 adds the `shaping` keyword; its default keeps the reward as it was.
     """
 
     def __init__(
@@ -193,7 +192,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
         height: int = RENDER_SIZE,
         camera_name: str = "front",
         timestep: float = 0.004,
-        shaping: str = "target",
+        shaping: str = "either",
     ) -> None:
         # Keywords: a pickle then survives a reordering of this signature.
         EzPickle.__init__(
@@ -318,7 +317,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
             height = height_a if on_a else height_b
             x, y, z = to_a if on_a else to_b
             distance = math.sqrt(x * x + y * y + z * z)
-        else:  # "either" (v2): the nearer banana, the one held
+        else:  # "either": the nearer banana, the one held
             held = (grasp_a or grasp_b) and not on_table
             height = height_a if grasp_a else height_b
             distance = min(math.sqrt(x * x + y * y + z * z) for x, y, z in (to_a, to_b))

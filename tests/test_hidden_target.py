@@ -24,7 +24,6 @@ from banana_grasp.envs import (
     ENV_IDS,
     HIDDEN_TARGET_IDS,
     MAX_EPISODE_STEPS,
-    V2_HIDDEN_TARGET_IDS,
     FixedTask,
     HiddenTargetEnv,
     HiddenTargetScene,
@@ -194,22 +193,13 @@ def test_check_env_pixels() -> None:
 
 def test_ids_are_registered_apart_from_the_lift_ids() -> None:
     assert HIDDEN_TARGET_IDS == {
-        "BananaGrasp/Lift-HiddenTarget-v3": "train",
-        "BananaGrasp/Lift-HiddenTarget-HeldOut-v3": "heldout",
-    }
-    assert not set(HIDDEN_TARGET_IDS) & set(ENV_IDS)
-    # v2 (banana-grasp 0.5.0) stays registered: the shaped terms for either banana.
-    assert V2_HIDDEN_TARGET_IDS == {
         "BananaGrasp/Lift-HiddenTarget-v2": "train",
         "BananaGrasp/Lift-HiddenTarget-HeldOut-v2": "heldout",
     }
-    for env_id in V2_HIDDEN_TARGET_IDS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Gymnasium: "the environment ... is out of date"
-            assert gym.make(env_id).unwrapped._shaping == "either"
+    assert not set(HIDDEN_TARGET_IDS) & set(ENV_IDS)
     for env_id, split in HIDDEN_TARGET_IDS.items():
         env = gym.make(env_id)
-        assert env.unwrapped._shaping == "target"
+        assert env.unwrapped._shaping == "either"  # the shaped terms for either banana
         assert env.spec.max_episode_steps == MAX_EPISODE_STEPS
         unwrapped = env.unwrapped
         assert isinstance(unwrapped, HiddenTargetEnv) and unwrapped.split == split
@@ -366,10 +356,11 @@ def test_target_and_decoy_colours_are_drawn_alike() -> None:
 # ============================================== the observation hides the target
 def test_observation_is_the_scene_whatever_the_rule() -> None:
     """One scene under two rules (one makes banana a the target, the other banana b): the same
-    actions give bit-identical observations; only the rewards and is_success differ (v3 pays
-    every term for the target; v2's shaped terms, paid for either banana, are equal)."""
+    actions give bit-identical observations; only the rewards and is_success differ (with
+    ``shaping="target"`` every term follows the target; the registered ids' shaped terms,
+    paid for either banana, are equal)."""
     rule_a, rule_b, scene = scene_with_two_rules("train", seed=1)
-    env = gym.make(IDS[0])
+    env = gym.make(IDS[0], shaping="target")
     (obs_a, info_a), traj_a = rollout(env, seed=3, options={"task": rule_a, "scene": scene}, aim="a")
     assert env.unwrapped.target_slot == "a"
     actions = [step[0] for step in traj_a]
@@ -384,10 +375,8 @@ def test_observation_is_the_scene_whatever_the_rule() -> None:
         assert i_b["reward_terms"]["grasp"] == i_b["reward_terms"]["lift"] == 0.0  # banana a is held, b pays
     assert traj_a[-1][5]["is_success"] and traj_a[-1][5]["lifted"] == "a"
     assert sum(step[2] for step in traj_a) > sum(step[2] for step in traj_b) + 100
-    # v2: the shaped terms are paid for either banana, so they are equal under both rules.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        env = gym.make(IDS[0].removesuffix("v3") + "v2")
+    # The registered ids pay the shaped terms for either banana: equal under both rules.
+    env = gym.make(IDS[0])
     _, traj_a = rollout(env, seed=3, options={"task": rule_a, "scene": scene}, actions=actions)
     _, traj_b = rollout(env, seed=3, options={"task": rule_b, "scene": scene}, actions=actions)
     for (_, _, r_a, _, _, i_a), (_, _, r_b, _, _, i_b) in zip(traj_a, traj_b, strict=True):
@@ -454,11 +443,11 @@ def test_banana_observation_is_the_lift_env_format() -> None:
 
 # ================================================================ rewards
 @pytest.mark.parametrize("env_id", IDS)
-@pytest.mark.parametrize("shaping", ["target", "either"])
+@pytest.mark.parametrize("shaping", ["either", "target"])
 @pytest.mark.parametrize("aim", ["target", "decoy", "random"])
 def test_dense_reward_is_the_sum_of_its_terms(env_id: str, shaping: str, aim: str) -> None:
     """The terms, recomputed from the observation with the documented formulas, sum to the
-    reward: shaped for the target (v3's default) or for either banana (v2)."""
+    reward: shaped for either banana (the registered ids) or for the target."""
     env = gym.make(env_id, shaping=shaping)
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (MAX_EPISODE_STEPS, 5)).astype(np.float32) if aim == "random" else None
@@ -502,7 +491,7 @@ def test_dense_reward_is_the_sum_of_its_terms(env_id: str, shaping: str, aim: st
 
 
 def test_an_unknown_shaping_is_named() -> None:
-    with pytest.raises(ValueError, match=r"unknown shaping 'nearest'; allowed: target, either"):
+    with pytest.raises(ValueError, match=r"unknown shaping 'nearest'; allowed: either, target"):
         gym.make(IDS[0], shaping="nearest")
 
 
