@@ -164,7 +164,7 @@ def test_the_finding_says_whether_a_learner_picks_the_target_or_either_banana() 
     words = " ".join(choice_findings(summary))
     assert ("hidden-yellow-specialist ended 38 of 40 episodes of its own rules holding a banana, the target in 19 "
             "of them (0.50") in words  # fmt: skip
-    assert "picks the target no more often than a coin flip would" in words
+    assert "its choice cannot be told from a coin flip (the interval holds 0.5)" in words
     assert "hidden-blue-specialist ended 40 of 40 episodes" in words
     assert "it picks the target more often than a coin flip would" in words
     # The lift family has no roles: no choice at all.

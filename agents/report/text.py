@@ -63,7 +63,7 @@ def _choice_words(name: str, row: dict) -> str:
     elif high < 0.5:
         verdict = "it picks the decoy more often than a coin flip would"
     else:
-        verdict = "it lifts a banana but picks the target no more often than a coin flip would (the interval holds 0.5)"
+        verdict = "its choice cannot be told from a coin flip (the interval holds 0.5)"
     return (f"{name} ended {row['held']} of {row['episodes']} episodes of its own rules holding a banana, the target "
             f"in {row['target']} of them ({row['target_share']:.2f}, 95% CI [{low:.2f}, {high:.2f}]): {verdict}.")  # fmt: skip
 
