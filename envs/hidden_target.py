@@ -28,7 +28,8 @@ from banana_grasp.envs.tasks import (
 )
 
 # The scene's names for the bananas of slots a and b (scene_two_bananas.xml).
-SHAPINGS = ("either", "target")  # which banana the shaped reward terms are paid for
+# Which banana the shaped reward terms are paid for: reach, then grasp and lift.
+SHAPINGS = {"either": ("either", "either"), "target": ("target", "target"), "grasp-target": ("either", "target")}
 _BODIES = {"a": "banana", "b": "banana_b"}
 _MESHES = {"a": "banana_mesh", "b": "banana_b_mesh"}
 _TOUCH = {"a": ("left_touch", "right_touch"), "b": ("left_touch_b", "right_touch_b")}
@@ -102,7 +103,8 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     ## Rewards
     `reward_type="dense"`: the sum of four terms, each in `info["reward_terms"]` and as a flat
     key `info["reward_<term>"]`, with the lift env's weights, for either banana
-    (`shaping="either"`, the registered ids) or for the target alone (`shaping="target"`):
+    (`shaping="either"`, the registered ids), for the target alone (`shaping="target"`), or
+    reach for either and grasp and lift for the target (`shaping="grasp-target"`):
     - `reach`: `reach_weight * (1 - tanh(10 * distance(gripper, banana)))`, the nearer banana
       (or the target);
     - `grasp`: `grasp_weight` while both pads touch one banana, either (or the target), and no
@@ -125,7 +127,9 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     project's learners (results/NOTES.md, "Why the hidden-target learners do not learn"):
     with `either`, fixed-rule specialists chose a banana by its place, not its colour; with
     `target` (and a shared encoder of the two bananas) they learned their rule, but a learner
-    that cannot know the target (multi-task, RL^2 within 300k steps) lifted no banana at all.
+    that cannot know the target (multi-task, RL^2 within 300k steps) lifted no banana at all;
+    with `grasp-target` the specialist learned its rule and the multi-task learner lifted a
+    banana, either, as it should.
 
     ## Starting State
     The gripper starts as in `BananaGraspEnv`: open, yaw 0, at (0, 0, 0.15) plus uniform noise
@@ -163,7 +167,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     | `width`, `height` | `256`, `256` | size in pixels of the frames `render()` returns, at most 640 |
     | `camera_name` | `"front"` | `front` or `wrist`, the camera `render()` uses |
     | `timestep` | `0.004` | seconds per physics step, in (0, 0.008] |
-    | `shaping` | `"either"` | `either` or `target`: which banana the reach, grasp and lift terms are paid for |
+    | `shaping` | `"either"` | `either`, `target` or `grasp-target`: which banana the reach, grasp and lift terms are paid for |
 
     ## Version History
     - v2 (banana-grasp 0.5.0): first version; the lift env's v2 physics (4 ms x 10 substeps).
@@ -311,15 +315,18 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
         lift_height = self._lift_height
         lifted = "a" if grasp_a and height_a >= lift_height else "b" if grasp_b and height_b >= lift_height else None
         success = lifted == self._target
-        if self._shaping == "target":  # reach, grasp and lift: the target's alone
-            on_a = self._target == "a"
+        reach_for, grasp_for = SHAPINGS[self._shaping]
+        on_a = self._target == "a"
+        if grasp_for == "target":  # grasp and lift: the target's alone
             held = (grasp_a if on_a else grasp_b) and not on_table
             height = height_a if on_a else height_b
-            x, y, z = to_a if on_a else to_b
-            distance = math.sqrt(x * x + y * y + z * z)
-        else:  # "either": the nearer banana, the one held
+        else:  # the banana held, either
             held = (grasp_a or grasp_b) and not on_table
             height = height_a if grasp_a else height_b
+        if reach_for == "target":
+            x, y, z = to_a if on_a else to_b
+            distance = math.sqrt(x * x + y * y + z * z)
+        else:  # the nearer banana
             distance = min(math.sqrt(x * x + y * y + z * z) for x, y, z in (to_a, to_b))
         reward, terms = self._get_rew(distance, held, height, success)
         self._last_obs = obs

@@ -443,7 +443,7 @@ def test_banana_observation_is_the_lift_env_format() -> None:
 
 # ================================================================ rewards
 @pytest.mark.parametrize("env_id", IDS)
-@pytest.mark.parametrize("shaping", ["either", "target"])
+@pytest.mark.parametrize("shaping", ["either", "target", "grasp-target"])
 @pytest.mark.parametrize("aim", ["target", "decoy", "random"])
 def test_dense_reward_is_the_sum_of_its_terms(env_id: str, shaping: str, aim: str) -> None:
     """The terms, recomputed from the observation with the documented formulas, sum to the
@@ -456,13 +456,15 @@ def test_dense_reward_is_the_sum_of_its_terms(env_id: str, shaping: str, aim: st
     unwrapped, expert, seen = env.unwrapped, ScriptedExpert(), dict.fromkeys(REWARD_TERMS, 0.0)
     target = unwrapped.target_slot
     slot_aimed = target if aim == "target" else OTHER_SLOT[target]
-    shaped = (target,) if shaping == "target" else SLOTS  # the bananas the shaped terms are paid for
+    # The bananas the reach term, and the grasp and lift terms, are paid for.
+    reached = (target,) if shaping == "target" else SLOTS
+    shaped = SLOTS if shaping == "either" else (target,)
     for t in range(MAX_EPISODE_STEPS):
         action = actions[t] if actions is not None else expert.act(unwrapped.banana_observation(slot_aimed))
         obs, reward, terminated, _, info = env.step(action)
         terms = info["reward_terms"]
         assert set(terms) == REWARD_TERMS
-        distance = min(float(np.linalg.norm(obs[f"gripper_to_banana_{s}"].astype(np.float64))) for s in shaped)
+        distance = min(float(np.linalg.norm(obs[f"gripper_to_banana_{s}"].astype(np.float64))) for s in reached)
         assert terms["reach"] == pytest.approx(REACH_W * (1.0 - math.tanh(10.0 * distance)), abs=1e-5)
         grasped = [s for s in SLOTS if unwrapped.banana_observation(s)["finger_contact"].all()]
         paid = [s for s in grasped if s in shaped]
@@ -491,7 +493,7 @@ def test_dense_reward_is_the_sum_of_its_terms(env_id: str, shaping: str, aim: st
 
 
 def test_an_unknown_shaping_is_named() -> None:
-    with pytest.raises(ValueError, match=r"unknown shaping 'nearest'; allowed: either, target"):
+    with pytest.raises(ValueError, match=r"unknown shaping 'nearest'; allowed: either, target, grasp-target"):
         gym.make(IDS[0], shaping="nearest")
 
 
