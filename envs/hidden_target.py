@@ -27,9 +27,9 @@ from banana_grasp.envs.tasks import (
     hidden_target_space,
 )
 
-# The scene's names for the bananas of slots a and b (scene_two_bananas.xml).
 # Which banana the shaped reward terms are paid for: reach, then grasp and lift.
 SHAPINGS = {"either": ("either", "either"), "target": ("target", "target"), "grasp-target": ("either", "target")}
+# The scene's names for the bananas of slots a and b (scene_two_bananas.xml).
 _BODIES = {"a": "banana", "b": "banana_b"}
 _MESHES = {"a": "banana_mesh", "b": "banana_b_mesh"}
 _TOUCH = {"a": ("left_touch", "right_touch"), "b": ("left_touch_b", "right_touch_b")}

@@ -90,10 +90,7 @@ def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
                            for name in unlearned)  # fmt: skip
         parts.append(f"Did not reach 90% training success on their own variation on every seed within the budget "
                      f"(seeds that did: {counts}).")  # fmt: skip
-    # The hidden-target family: whether each trained learner picks the target or either banana.
-    parts += [
-        _choice_words(name, rows["own"]) for name, rows in summary.get("banana_choice", {}).items() if "own" in rows
-    ]
+    parts += choice_findings(summary)
     for meta, per_k in summary["meta_gain"].items():
         gains = per_k[str(k)]
         if did_not_learn(speed, meta):
