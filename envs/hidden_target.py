@@ -210,6 +210,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
         if shaping not in SHAPINGS:
             raise ValueError(f"unknown shaping {shaping!r}; allowed: {', '.join(SHAPINGS)}")
         self._shaping = shaping
+        self._reach_for, self._grasp_for = SHAPINGS[shaping]  # looked up once, not every step
         self.tasks = hidden_target_space(split)  # first: an unknown split fails before the model loads
         self.split = split
         super().__init__(
@@ -315,15 +316,14 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
         lift_height = self._lift_height
         lifted = "a" if grasp_a and height_a >= lift_height else "b" if grasp_b and height_b >= lift_height else None
         success = lifted == self._target
-        reach_for, grasp_for = SHAPINGS[self._shaping]
         on_a = self._target == "a"
-        if grasp_for == "target":  # grasp and lift: the target's alone
+        if self._grasp_for == "target":  # grasp and lift: the target's alone
             held = (grasp_a if on_a else grasp_b) and not on_table
             height = height_a if on_a else height_b
         else:  # the banana held, either
             held = (grasp_a or grasp_b) and not on_table
             height = height_a if grasp_a else height_b
-        if reach_for == "target":
+        if self._reach_for == "target":
             x, y, z = to_a if on_a else to_b
             distance = math.sqrt(x * x + y * y + z * z)
         else:  # the nearer banana
