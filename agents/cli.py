@@ -15,7 +15,7 @@ from pathlib import Path
 from banana_grasp.agents.common.layout import RunLayout
 from banana_grasp.agents.common.variations import VARIATIONS
 from banana_grasp.agents.learners.registry import learner, learners
-from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, preset, preset_names
+from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, preset_for, preset_names
 from banana_grasp.envs import POSITION_LAYOUTS, SPLITS
 
 PROTOCOL_FLAGS = {  # protocol field -> help
@@ -50,7 +50,7 @@ def _compare(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from banana_grasp.agents.learners.training import TrainSettings, train
 
-    chosen, spec = preset(args.preset), learner(args.learner)
+    chosen, spec = preset_for(args.preset, args.learner), learner(args.learner)
     protocol = _protocol(args, chosen)
     steps = args.steps if args.steps is not None else chosen.steps_for(spec)
     files = RunLayout(args.out).learner(spec.name, args.seed)
@@ -69,9 +69,11 @@ def _evaluate(args: argparse.Namespace) -> None:
     from banana_grasp.agents.protocol.summary import summarize
     from banana_grasp.agents.report.tables import markdown_tables
 
-    chosen = preset(args.preset)
-    protocol, seeds, run = _protocol(args, chosen), args.seeds or list(chosen.seeds), RunLayout(args.run)
-    specs = [learner(name) for name in (args.learners or _learners_in(run))]
+    run = RunLayout(args.run)
+    names = args.learners or _learners_in(run)
+    chosen = preset_for(args.preset, next((name for name in names if learner(name).trained), None))
+    protocol, seeds = _protocol(args, chosen), args.seeds or list(chosen.seeds)
+    specs = [learner(name) for name in names]
     outcomes = []
     for spec, seed in tqdm([(s, seed) for s in specs for seed in seeds], desc="evaluating", disable=args.quiet):
         outcomes += evaluate_one(spec, run.learner(spec.name, seed) if spec.trained else None, protocol, seed)
@@ -95,7 +97,7 @@ def _render(args: argparse.Namespace) -> None:
     from banana_grasp.agents.protocol.presets import sample_tasks
     from banana_grasp.agents.run.videos import frames_per_second, label, write_mp4
 
-    protocol = _protocol(args, preset(args.preset))
+    protocol = _protocol(args, preset_for(args.preset, args.learner))
     spec = learner(args.learner)
     task = sample_tasks(args.task_index + 1, protocol.task_seed, protocol.evaluated_on)[-1]
     # --color or --pose replace that factor of the drawn task; the other factor stays as drawn.

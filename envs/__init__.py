@@ -83,18 +83,24 @@ for _env_id, (_variation, _split) in (ENV_IDS | V1_ENV_IDS | V0_ENV_IDS).items()
 
 
 # The hidden-target family (HiddenTargetEnv), id -> split: not a variation of the lift env, so
-# not in ENV_IDS. Its version follows the lift env's physics (v2: 4 ms x 10 substeps).
+# not in ENV_IDS. v3 (banana-grasp 0.7.0) pays reach for the nearer banana, grasp and lift for
+# the target (shaping="grasp-target"); v2 (0.5.0-0.6.0) stays registered: all three terms for
+# either banana. Both use the lift env's v2 physics (4 ms x 10 substeps).
 HIDDEN_TARGET_IDS: dict[str, str] = {
-    "BananaGrasp/Lift-HiddenTarget-v2": "train",
-    "BananaGrasp/Lift-HiddenTarget-HeldOut-v2": "heldout",
+    "BananaGrasp/Lift-HiddenTarget-v3": "train",
+    "BananaGrasp/Lift-HiddenTarget-HeldOut-v3": "heldout",
 }
-for _env_id, _split in HIDDEN_TARGET_IDS.items():
+V2_HIDDEN_TARGET_IDS: dict[str, str] = {
+    env_id.removesuffix("v3") + "v2": split for env_id, split in HIDDEN_TARGET_IDS.items()
+}
+_HIDDEN_SHAPING = {"v3": "grasp-target", "v2": "either"}
+for _env_id, _split in (HIDDEN_TARGET_IDS | V2_HIDDEN_TARGET_IDS).items():
     if _env_id not in registry:
         register(
             id=_env_id,
             entry_point="banana_grasp.envs.hidden_target:HiddenTargetEnv",
             max_episode_steps=MAX_EPISODE_STEPS,
-            kwargs={"split": _split},
+            kwargs={"split": _split, "shaping": _HIDDEN_SHAPING[_env_id[-2:]]},
         )
 
 
@@ -128,6 +134,7 @@ __all__ = [
     "SPLITS",
     "V0_ENV_IDS",
     "V1_ENV_IDS",
+    "V2_HIDDEN_TARGET_IDS",
     "VARIATIONS",
     "VERSIONS",
     "BananaGraspEnv",

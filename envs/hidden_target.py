@@ -102,9 +102,10 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
 
     ## Rewards
     `reward_type="dense"`: the sum of four terms, each in `info["reward_terms"]` and as a flat
-    key `info["reward_<term>"]`, with the lift env's weights, for either banana
-    (`shaping="either"`, the registered ids), for the target alone (`shaping="target"`), or
-    reach for either and grasp and lift for the target (`shaping="grasp-target"`):
+    key `info["reward_<term>"]`, with the lift env's weights: reach for the nearer banana and
+    grasp and lift for the target (`shaping="grasp-target"`, the default and the v3 ids), all
+    three for either banana (`shaping="either"`, the v2 ids), or all three for the target
+    alone (`shaping="target"`):
     - `reach`: `reach_weight * (1 - tanh(10 * distance(gripper, banana)))`, the nearer banana
       (or the target);
     - `grasp`: `grasp_weight` while both pads touch one banana, either (or the target), and no
@@ -117,19 +118,21 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     `info["lifted"]` is the slot of the lifted banana (or None), and `info["is_success"]`
     is True while that is the target's slot.
 
-    Why the registered ids pay the shaped terms for either banana: they teach the skill
-    (reach, grasp and lift a banana) and are paid identically for both, so they carry no
-    information about which one is the target; a policy that lifts the decoy earns all of
-    them and misses only `success`, the one signal of the rule, one bit per episode, as in
-    Harlow's task. `shaping="target"` pays them for the target alone, as Meta-World's ML
-    benchmarks shape their reward toward a goal the observation hides: the reward then tells
-    within an episode which banana pays as the gripper nears it. Measured with this
-    project's learners (results/NOTES.md, "Why the hidden-target learners do not learn"):
-    with `either`, fixed-rule specialists chose a banana by its place, not its colour; with
-    `target` (and a shared encoder of the two bananas) they learned their rule, but a learner
-    that cannot know the target (multi-task, RL^2 within 300k steps) lifted no banana at all;
-    with `grasp-target` the specialist learned its rule and the multi-task learner lifted a
-    banana, either, as it should.
+    Why `grasp-target` is fair and why it is the default. Reach is paid for the nearer
+    banana, so approaching tells nothing of the rule, and a learner that cannot know the
+    target is still taught to reach. Grasp and lift are paid for the target alone, as
+    Meta-World's ML benchmarks shape their reward toward a goal the observation hides: a
+    learner that grasps the decoy learns from the missing reward, within the episode, that
+    it is not the target; a learner with memory can carry that to the next episode of the
+    trial, and one without memory cannot use it. Every learner sees the same reward. Measured
+    with this project's learners (results/NOTES.md, "Why the hidden-target learners do not
+    learn"): with `either` (all three terms for either banana, the success term the rule's
+    one signal, one bit per episode as in Harlow's task), fixed-rule specialists chose a
+    banana by its place, not its colour; with `target` (and a shared encoder of the two
+    bananas) they learned their rule, but a learner that cannot know the target (multi-task,
+    RL^2 within 300k steps) lifted no banana at all, reach pulling it toward a banana it could
+    not tell; with `grasp-target` the specialists learned their rule and the multi-task
+    learner lifted a banana, either, as it should.
 
     ## Starting State
     The gripper starts as in `BananaGraspEnv`: open, yaw 0, at (0, 0, 0.15) plus uniform noise
@@ -167,11 +170,14 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     | `width`, `height` | `256`, `256` | size in pixels of the frames `render()` returns, at most 640 |
     | `camera_name` | `"front"` | `front` or `wrist`, the camera `render()` uses |
     | `timestep` | `0.004` | seconds per physics step, in (0, 0.008] |
-    | `shaping` | `"either"` | `either`, `target` or `grasp-target`: which banana the reach, grasp and lift terms are paid for |
+    | `shaping` | `"grasp-target"` | `grasp-target`, `either` or `target`: which banana the reach, grasp and lift terms are paid for |
 
     ## Version History
-    - v2 (banana-grasp 0.5.0): first version; the lift env's v2 physics (4 ms x 10 substeps).
-      banana-grasp 0.6.0 adds the `shaping` keyword; its default keeps the reward as it was.
+    - v3 (banana-grasp 0.7.0): `shaping="grasp-target"`: reach for the nearer banana, grasp
+      and lift for the target. The observations, task spaces and physics are v2's.
+    - v2 (banana-grasp 0.5.0): first version; the lift env's v2 physics (4 ms x 10 substeps);
+      reach, grasp and lift for either banana (`shaping="either"`). banana-grasp 0.6.0 adds the
+      `shaping` keyword, with `either` the default then.
     """
 
     def __init__(
@@ -196,7 +202,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
         height: int = RENDER_SIZE,
         camera_name: str = "front",
         timestep: float = 0.004,
-        shaping: str = "either",
+        shaping: str = "grasp-target",
     ) -> None:
         # Keywords: a pickle then survives a reordering of this signature.
         EzPickle.__init__(

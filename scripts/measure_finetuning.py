@@ -17,7 +17,7 @@ def main() -> None:
     p.add_argument("--run", type=Path, required=True, help="run folder holding learners/")
     p.add_argument("--learner", default="color-specialist", help="a PPO learner saved in --run")
     p.add_argument("--seed", type=int, default=0, help="its training seed")
-    p.add_argument("--preset", default="full", help="gives the protocol (tasks, k)")
+    p.add_argument("--preset", default="full-lift", help="gives the protocol (tasks, k)")
     p.add_argument("--heldout-tasks", type=int, default=12, help="tasks to measure on")
     p.add_argument("--k", type=int, nargs="+", default=[0, 1, 3], help="adaptation budgets")
     p.add_argument("--settings", nargs="+", default=["1e-4:5:100", "3e-4:10:50", "1e-3:10:50"],

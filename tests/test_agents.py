@@ -627,6 +627,17 @@ def test_unknown_learner_and_preset_list_the_allowed_names() -> None:
         registry.hyperparameters("nope")
 
 
+def test_a_suite_names_its_parts_where_one_comparison_is_needed() -> None:
+    with pytest.raises(ValueError, match=r"preset 'full' runs the presets full-lift, hidden-full, one comparison each"):
+        presets.preset("full")
+    # train, evaluate and render pick the part that trains the learner they are given.
+    assert presets.preset_for("full", "rl2").name == "full-lift"
+    assert presets.preset_for("full", "hidden-rl2").name == "hidden-full"
+    assert presets.preset_for("quick", "rl2").name == "quick"
+    with pytest.raises(ValueError, match=r"and learner 'oracle' tells which: name one of them with --preset"):
+        presets.preset_for("full", "oracle")
+
+
 PRESET_KEYS = {"seeds", "learners", "train_steps", "protocol", "video_tasks", "stop_at_success", "algo_overrides"}
 PROTOCOL_KEYS = {"k", "eval_episodes", "heldout_tasks", "train_tasks", "variation", "split", "position_layout",
                  "task_seed", "own_k"}  # fmt: skip
@@ -731,8 +742,10 @@ def test_learner_spec_rejects_unknown_fields() -> None:
 
 def test_presets_load_and_name_their_learners() -> None:
     names = presets.preset_names()
-    assert {"tiny", "quick", "full"} <= set(names)
-    for name in names:
+    assert {"tiny", "quick", "full", "full-lift", "hidden-full"} <= set(names)
+    suites = [name for name in names if presets.suite(name) is not None]
+    assert suites == ["full"] and presets.suite("full").parts == ("full-lift", "hidden-full")
+    for name in set(names) - set(suites):
         chosen = presets.preset(name)
         assert isinstance(chosen, Preset) and isinstance(chosen.protocol, EvalProtocol)
         assert chosen.seeds and chosen.learners

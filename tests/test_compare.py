@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -27,7 +28,8 @@ import yaml
 from banana_grasp.agents.common.files import package_version
 from banana_grasp.agents.common.layout import RunLayout
 from banana_grasp.agents.learners import registry
-from banana_grasp.agents.protocol.presets import preset
+from banana_grasp.agents.protocol.presets import Suite, preset
+from banana_grasp.agents.report import write_suite_report
 from banana_grasp.agents.run.compare import compare
 from banana_grasp.envs import MAX_EPISODE_STEPS, Task, task_distribution
 
@@ -224,6 +226,44 @@ def test_compare_again_reruns_nothing(tiny_run: Path) -> None:
     assert again["learners"] == results["learners"] and again["meta_gain"] == results["meta_gain"]
 
 
+def _one_part_suite(monkeypatch, parts: tuple[str, ...]) -> None:
+    """compare() sees a suite ``both`` of ``parts`` (the real suite, full, takes hours)."""
+    from banana_grasp.agents.run import compare as compare_module
+
+    real = compare_module.suite
+    monkeypatch.setattr(compare_module, "suite", lambda name: Suite("both", parts) if name == "both" else real(name))
+
+
+def test_a_suite_runs_its_parts_into_their_folders_and_joins_their_reports(
+    tiny_run: Path, tmp_path: Path, monkeypatch
+) -> None:
+    root = tmp_path / "suite"
+    shutil.copytree(tiny_run, root / PRESET)  # a finished part: resumed, nothing trained again
+    before = _stamps(root / PRESET)
+    _one_part_suite(monkeypatch, (PRESET,))
+    report = compare("both", root, workers=2, progress=False)
+    assert report == root / "report.md" and _stamps(root / PRESET) == before
+    text, part = report.read_text(), (root / PRESET / "report.md").read_text()
+    assert text.startswith("# banana-grasp: preset `both`") and f"- [`{PRESET}`]({PRESET}/report.md)" in text
+    assert "\n## banana-grasp comparison: preset `tiny`" in text and "\n### Finding" in text
+    links = re.findall(r"\]\(([^)#]+)\)", text)
+    assert len(links) == 1 + len(re.findall(r"\]\(([^)#]+)\)", part)) and len(links) > 3
+    for link in links:
+        assert link.startswith(f"{PRESET}/") and (root / link).is_file(), link
+
+
+def test_a_suite_checks_every_part_folder_before_training(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "suite"
+    (root / "hidden-tiny").mkdir(parents=True)
+    (root / "hidden-tiny" / "run.json").write_text(json.dumps(_record("tiny")))
+    _one_part_suite(monkeypatch, (PRESET, "hidden-tiny"))
+    with pytest.raises(ValueError, match="holds a run of preset 'tiny', not 'hidden-tiny'"):
+        compare("both", root, workers=1, progress=False)
+    assert not (root / PRESET / "learners").exists()
+    with pytest.raises(FileNotFoundError, match="no report of tiny, hidden-tiny"):
+        write_suite_report(root, Suite("both", (PRESET, "hidden-tiny")))
+
+
 # ------------------------------------------------------------------ bad input
 
 
@@ -364,8 +404,8 @@ def _check_video(path: Path) -> None:
 
 
 def test_render_script_films_the_expert(tmp_path: Path) -> None:
-    # The drawn task: the first of the default (full) preset's evaluation tasks, held out.
-    protocol = preset("full").protocol
+    # The drawn task: the first of the default (full) preset's lift part's evaluation tasks, held out.
+    protocol = preset("full-lift").protocol
     drawn = protocol.evaluation_tasks()[0]
     heldout = task_distribution("both", "heldout", protocol.position_layout)
     assert (protocol.variation, protocol.split) == ("both", "heldout") and heldout.contains(drawn)

@@ -23,6 +23,7 @@ from scipy import stats
 from banana_grasp.envs import (
     ENV_IDS,
     HIDDEN_TARGET_IDS,
+    V2_HIDDEN_TARGET_IDS,
     MAX_EPISODE_STEPS,
     FixedTask,
     HiddenTargetEnv,
@@ -193,13 +194,18 @@ def test_check_env_pixels() -> None:
 
 def test_ids_are_registered_apart_from_the_lift_ids() -> None:
     assert HIDDEN_TARGET_IDS == {
+        "BananaGrasp/Lift-HiddenTarget-v3": "train",
+        "BananaGrasp/Lift-HiddenTarget-HeldOut-v3": "heldout",
+    }
+    assert V2_HIDDEN_TARGET_IDS == {
         "BananaGrasp/Lift-HiddenTarget-v2": "train",
         "BananaGrasp/Lift-HiddenTarget-HeldOut-v2": "heldout",
     }
-    assert not set(HIDDEN_TARGET_IDS) & set(ENV_IDS)
-    for env_id, split in HIDDEN_TARGET_IDS.items():
+    assert not set(HIDDEN_TARGET_IDS | V2_HIDDEN_TARGET_IDS) & set(ENV_IDS)
+    for env_id, split in (HIDDEN_TARGET_IDS | V2_HIDDEN_TARGET_IDS).items():
         env = gym.make(env_id)
-        assert env.unwrapped._shaping == "either"  # the shaped terms for either banana
+        # v3: reach for the nearer banana, grasp and lift for the target; v2: all for either banana.
+        assert env.unwrapped._shaping == ("grasp-target" if env_id.endswith("v3") else "either")
         assert env.spec.max_episode_steps == MAX_EPISODE_STEPS
         unwrapped = env.unwrapped
         assert isinstance(unwrapped, HiddenTargetEnv) and unwrapped.split == split
@@ -357,8 +363,8 @@ def test_target_and_decoy_colours_are_drawn_alike() -> None:
 def test_observation_is_the_scene_whatever_the_rule() -> None:
     """One scene under two rules (one makes banana a the target, the other banana b): the same
     actions give bit-identical observations; only the rewards and is_success differ (with
-    ``shaping="target"`` every term follows the target; the registered ids' shaped terms,
-    paid for either banana, are equal)."""
+    ``shaping="target"`` every term follows the target; v2's shaped terms, paid for either
+    banana, are equal; v3's reach, paid for the nearer banana, is equal)."""
     rule_a, rule_b, scene = scene_with_two_rules("train", seed=1)
     env = gym.make(IDS[0], shaping="target")
     (obs_a, info_a), traj_a = rollout(env, seed=3, options={"task": rule_a, "scene": scene}, aim="a")
@@ -375,14 +381,22 @@ def test_observation_is_the_scene_whatever_the_rule() -> None:
         assert i_b["reward_terms"]["grasp"] == i_b["reward_terms"]["lift"] == 0.0  # banana a is held, b pays
     assert traj_a[-1][5]["is_success"] and traj_a[-1][5]["lifted"] == "a"
     assert sum(step[2] for step in traj_a) > sum(step[2] for step in traj_b) + 100
-    # The registered ids pay the shaped terms for either banana: equal under both rules.
-    env = gym.make(IDS[0])
-    _, traj_a = rollout(env, seed=3, options={"task": rule_a, "scene": scene}, actions=actions)
-    _, traj_b = rollout(env, seed=3, options={"task": rule_b, "scene": scene}, actions=actions)
-    for (_, _, r_a, _, _, i_a), (_, _, r_b, _, _, i_b) in zip(traj_a, traj_b, strict=True):
-        for term in ("reach", "grasp", "lift"):
-            assert i_a["reward_terms"][term] == i_b["reward_terms"][term]
-        assert r_a - i_a["reward_terms"]["success"] == pytest.approx(r_b - i_b["reward_terms"]["success"])
+    # The v2 ids pay the shaped terms for either banana: equal under both rules. The v3 ids pay
+    # reach for the nearer banana (equal under both rules), grasp and lift for the target only.
+    for env_id in ("BananaGrasp/Lift-HiddenTarget-v2", IDS[0]):
+        env = gym.make(env_id)
+        _, traj_a = rollout(env, seed=3, options={"task": rule_a, "scene": scene}, actions=actions)
+        _, traj_b = rollout(env, seed=3, options={"task": rule_b, "scene": scene}, actions=actions)
+        equal = ("reach", "grasp", "lift") if env_id.endswith("v2") else ("reach",)
+        for (_, _, r_a, _, _, i_a), (_, _, r_b, _, _, i_b) in zip(traj_a, traj_b, strict=True):
+            for term in equal:
+                assert i_a["reward_terms"][term] == i_b["reward_terms"][term]
+            if env_id.endswith("v2"):
+                assert r_a - i_a["reward_terms"]["success"] == pytest.approx(r_b - i_b["reward_terms"]["success"])
+            else:  # banana a, held, pays only under rule a
+                assert i_b["reward_terms"]["grasp"] == i_b["reward_terms"]["lift"] == 0.0
+        if env_id.endswith("v3"):
+            assert max(step[5]["reward_terms"]["grasp"] for step in traj_a) == GRASP_W
 
 
 def test_swapping_the_slots_permutes_the_observation() -> None:
@@ -447,7 +461,8 @@ def test_banana_observation_is_the_lift_env_format() -> None:
 @pytest.mark.parametrize("aim", ["target", "decoy", "random"])
 def test_dense_reward_is_the_sum_of_its_terms(env_id: str, shaping: str, aim: str) -> None:
     """The terms, recomputed from the observation with the documented formulas, sum to the
-    reward: shaped for either banana (the registered ids) or for the target."""
+    reward: shaped for either banana (v2), for the target (``target``), or reach for the nearer
+    banana and grasp and lift for the target (v3)."""
     env = gym.make(env_id, shaping=shaping)
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (MAX_EPISODE_STEPS, 5)).astype(np.float32) if aim == "random" else None

@@ -148,15 +148,59 @@ class Preset:
         return [learner(name) for name in self.learners]
 
 
+@dataclass(frozen=True)
+class Suite:
+    """A preset that runs other presets, one per task family, each into a folder of its own
+    (``parts: [...]`` in its file, nothing else)."""
+
+    name: str
+    parts: tuple[str, ...]
+
+
 def preset_names() -> list[str]:
     return config_names("presets")
 
 
-def preset(name: str) -> Preset:
+def _read_preset(name: str) -> dict[str, Any]:
     names = preset_names()
     if name not in names:
         raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(names)}")
-    values = dict(read_config(f"presets/{name}.yaml"))
+    return dict(read_config(f"presets/{name}.yaml"))
+
+
+def suite(name: str) -> Suite | None:
+    """The suite ``name`` is, or None where it is a preset of one comparison."""
+    values = _read_preset(name)
+    if "parts" not in values:
+        return None
+    parts = values.pop("parts")
+    if values:
+        raise ValueError(f"preset {name!r} is a suite: it holds only `parts`, not {sorted(values)}")
+    singles = [n for n in preset_names() if "parts" not in read_config(f"presets/{n}.yaml")]
+    if not isinstance(parts, list) or not parts or any(part not in singles for part in parts):
+        raise ValueError(f"preset {name!r}: parts must be a list of presets of one comparison "
+                         f"({', '.join(singles)}); got {parts!r}")  # fmt: skip
+    return Suite(name, tuple(parts))
+
+
+def preset_for(name: str, learner_name: str | None) -> Preset:
+    """``name``'s preset; for a suite, its first part that trains ``learner_name``."""
+    chosen = suite(name)
+    if chosen is None:
+        return preset(name)
+    for part in chosen.parts:
+        if learner_name in preset(part).learners:
+            return preset(part)
+    which = f"learner {learner_name!r}" if learner_name else "no learner"
+    raise ValueError(f"preset {name!r} runs the presets {', '.join(chosen.parts)} and {which} tells which: "
+                     "name one of them with --preset")  # fmt: skip
+
+
+def preset(name: str) -> Preset:
+    values = _read_preset(name)
+    if "parts" in values:
+        raise ValueError(f"preset {name!r} runs the presets {', '.join(values['parts'])}, one comparison each: "
+                         "name one of them")  # fmt: skip
     allowed = {f.name for f in fields(Preset)} - {"name"}
     unknown = set(values) - allowed
     if unknown:

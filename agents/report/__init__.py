@@ -6,6 +6,7 @@ metadata, videos): writing it again trains, adapts and films nothing.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from banana_grasp.agents.common.files import read_json, versions, write_json_ato
 from banana_grasp.agents.common.layout import RunLayout
 from banana_grasp.agents.common.variations import variation_env_id
 from banana_grasp.agents.protocol.evaluation import Outcome
-from banana_grasp.agents.protocol.presets import Preset
+from banana_grasp.agents.protocol.presets import Preset, Suite
 from banana_grasp.agents.protocol.summary import summarize
 from banana_grasp.agents.report.plots import plot_adaptation, plot_curves, plot_success
 from banana_grasp.agents.report.speed import training_speed
@@ -64,3 +65,27 @@ def write_report(run: RunLayout, preset: Preset, wall_seconds: float) -> Path:
     videos = [str(path.relative_to(run.root)) for path in videos]
     write_text_atomic(run.report, report_markdown(preset, results, summary, videos))
     return run.report
+
+
+# A relative link or image of a part's report: ``](plots/success.png)``, not ``](#anchor)`` or a URL.
+_RELATIVE_LINK = re.compile(r"\]\((?![a-z]+:|#|/)([^)]+)\)")
+
+
+def write_suite_report(root: Path, chosen: Suite) -> Path:
+    """``root/report.md``: the reports of the suite's parts (``root/<part>/report.md``), one
+    after the other, each heading a level lower and each link made relative to ``root``."""
+    root = Path(root)
+    missing = [part for part in chosen.parts if not (root / part / "report.md").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{root}: no report of {', '.join(missing)} (run those parts first)")
+    lines = [f"# banana-grasp: preset `{chosen.name}`", "",
+             f"{len(chosen.parts)} comparisons, one per task family, each with its own learners, seeds, budgets "
+             "and protocol (each part's report says which, and which banana-grasp made it):", ""]  # fmt: skip
+    lines += [f"- [`{part}`]({part}/report.md)" for part in chosen.parts]
+    for part in chosen.parts:
+        text = (root / part / "report.md").read_text()
+        text = re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE)
+        lines += ["", _RELATIVE_LINK.sub(lambda m: f"]({part}/{m.group(1)})", text).rstrip()]
+    path = root / "report.md"
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    return path

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from banana_grasp.agents.common.files import package_version, read_json, write_json_atomic
 from banana_grasp.agents.common.layout import RunLayout
-from banana_grasp.agents.protocol.presets import Preset, preset
-from banana_grasp.agents.report import write_report
+from banana_grasp.agents.protocol.presets import Preset, preset, suite
+from banana_grasp.agents.report import write_report, write_suite_report
 from banana_grasp.agents.run.grid import default_workers, run_grid
 from banana_grasp.agents.run.jobs import check_saved_learners, eval_jobs, train_jobs
 from banana_grasp.agents.run.videos import write_videos
@@ -64,7 +64,15 @@ def compare(
 ) -> Path:
     """Run the whole comparison of ``preset_name`` into ``out``, on ``workers`` local processes
     or on the Dask cluster whose scheduler is at ``scheduler`` (``security``: a
-    ``distributed.Security`` for TLS); returns the report's path."""
+    ``distributed.Security`` for TLS); returns the report's path. A suite runs its parts one
+    after the other, each into ``out/<part>``, then puts their reports together."""
+    parts = suite(preset_name)
+    if parts is not None:
+        for part in parts.parts:  # every part's folder checked before any training
+            prepare_run(RunLayout(Path(out) / part), preset(part))
+        for part in parts.parts:
+            compare(part, Path(out) / part, workers, progress, scheduler, security)
+        return write_suite_report(Path(out), parts)
     started = time.perf_counter()
     chosen = preset(preset_name)
     run = RunLayout(Path(out))
