@@ -23,8 +23,8 @@ from scipy import stats
 from banana_grasp.envs import (
     ENV_IDS,
     HIDDEN_TARGET_IDS,
-    V2_HIDDEN_TARGET_IDS,
     MAX_EPISODE_STEPS,
+    V2_HIDDEN_TARGET_IDS,
     FixedTask,
     HiddenTargetEnv,
     HiddenTargetScene,

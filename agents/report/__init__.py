@@ -78,14 +78,14 @@ def write_suite_report(root: Path, chosen: Suite) -> Path:
     missing = [part for part in chosen.parts if not (root / part / "report.md").is_file()]
     if missing:
         raise FileNotFoundError(f"{root}: no report of {', '.join(missing)} (run those parts first)")
-    lines = [f"# banana-grasp: preset `{chosen.name}`", "",
-             f"{len(chosen.parts)} comparisons, one per task family, each with its own learners, seeds, budgets "
-             "and protocol (each part's report says which, and which banana-grasp made it):", ""]  # fmt: skip
+    intro = (f"{len(chosen.parts)} comparisons, one per task family, each with its own learners, seeds, budgets "
+             "and protocol (each part's report says which, and which banana-grasp made it):")  # fmt: skip
+    lines = [f"# banana-grasp: preset `{chosen.name}`", "", intro, ""]
     lines += [f"- [`{part}`]({part}/report.md)" for part in chosen.parts]
     for part in chosen.parts:
         text = (root / part / "report.md").read_text()
         text = re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE)
-        lines += ["", _RELATIVE_LINK.sub(lambda m: f"]({part}/{m.group(1)})", text).rstrip()]
+        lines += ["", _RELATIVE_LINK.sub(rf"]({part}/\1)", text).rstrip()]
     path = root / "report.md"
     write_text_atomic(path, "\n".join(lines) + "\n")
     return path
