@@ -1,12 +1,18 @@
-"""Which banana a trained hidden-target PPO learner lifts, and by what it chooses:
+"""Which banana a trained hidden-target learner lifts, and by what it chooses:
 `python scripts/measure_hidden_choice.py --help`.
 
-Plays deterministic episodes of the learner's own training rules (a fixed-rule specialist:
+PPO learners: plays deterministic episodes of the learner's own training rules (a fixed-rule specialist:
 its rule; otherwise a rule drawn from the train split each episode) and counts the episodes that end with
 the target lifted, the decoy lifted or neither. Of the episodes with a banana lifted, it
 gives the share in which that banana is the target, the one in observation slot `b`, the one
 nearer the gripper at the start and the one on the left (larger y): a policy that chooses by
 colour lifts the target, one that chooses by place follows one of the others.
+
+RL^2 (`hidden-rl2`): plays trials of two episodes of training rules as the protocol scores it
+after k=1 (the first episode sampled, the second deterministic) and counts the second
+episode's target lifts after a first episode that lifted the target and after one that did
+not: a learner that adapts in context keeps the target in the first case and finds it in the
+second, one that does not stays near its share of targets either way.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from stable_baselines3 import PPO
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
 from banana_grasp.agents.common.variations import family
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec
-from banana_grasp.agents.learners.registry import learner
+from banana_grasp.agents.learners.registry import learner, load_agent
 from banana_grasp.agents.learners.storage import load_model
+from banana_grasp.agents.protocol.agent import adapted_rollout
+from banana_grasp.agents.protocol.presets import sample_tasks
 
 
 def measure(files: LearnerFiles, name: str, episodes: int, env_seed: int = 10_000) -> dict[str, float]:
@@ -64,14 +72,39 @@ def measure(files: LearnerFiles, name: str, episodes: int, env_seed: int = 10_00
     }
 
 
+def measure_trials(files: LearnerFiles, name: str, trials: int, task_seed: int = 10_000) -> dict[str, float]:
+    spec = learner(name)
+    if spec.kind != "rl2" or family(spec.variation) != "hidden-target":
+        raise ValueError(f"{name} is not an RL^2 learner of the hidden-target family; allowed: hidden-rl2")
+    rules = EnvSpec(spec.variation, "train", "interleaved")
+    agent = load_agent(spec, files, rules)
+    second = {True: [], False: []}  # the first episode lifted the target -> second episode's successes
+    held = 0  # second episodes that ended holding a banana, either
+    for index, task in enumerate(sample_tasks(trials, task_seed, rules)):
+        adapted_rollout(agent, task, 1, seed=task_seed + index)
+        first, last = agent.last_trial_successes
+        second[first].append(last)
+        held += agent.last_lifted != "none"
+    share = lambda values: float(np.mean(values)) if values else float("nan")
+    return {
+        "first episode: target lifted": len(second[True]) / trials,
+        "second episode: a banana lifted": held / trials,
+        "second episode: target lifted": share(second[True] + second[False]),
+        "second, after the target in the first": share(second[True]),
+        "second, after no target in the first": share(second[False]),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, required=True, help="run folder holding learners/")
-    p.add_argument("--learner", default="hidden-yellow-specialist", help="a hidden-target PPO learner in --run")
+    p.add_argument("--learner", default="hidden-yellow-specialist", help="a hidden-target learner in --run")
     p.add_argument("--seed", type=int, default=0, help="its training seed")
-    p.add_argument("--episodes", type=int, default=40, help="deterministic episodes to play")
+    p.add_argument("--episodes", type=int, default=40, help="deterministic episodes (RL^2: trials) to play")
     args = p.parse_args()
-    result = measure(RunLayout(args.run).learner(args.learner, args.seed), args.learner, args.episodes)
+    files = RunLayout(args.run).learner(args.learner, args.seed)
+    how = measure_trials if learner(args.learner).kind == "rl2" else measure
+    result = how(files, args.learner, args.episodes)
     for key, value in result.items():
         print(f"{key}: {value:.2f}")
 
