@@ -638,6 +638,22 @@ def test_a_suite_names_its_parts_where_one_comparison_is_needed() -> None:
         presets.preset_for("full", "oracle")
 
 
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"parts": ["full-lift", "nope"]}, r"parts must be a list of presets of one comparison \(.*full-lift.*\); got"),
+        ({"parts": []}, "parts must be a list of presets of one comparison"),
+        ({"parts": ["full-lift"], "seeds": [0]}, r"is a suite: it holds only `parts`, not \['seeds'\]"),
+    ],
+    ids=["unknown-part", "no-part", "other-keys"],
+)
+def test_a_bad_suite_is_named(monkeypatch, values: dict, message: str) -> None:
+    real = presets.read_config
+    monkeypatch.setattr(presets, "read_config", lambda name: values if name == "presets/full.yaml" else real(name))
+    with pytest.raises(ValueError, match=message):
+        presets.suite("full")
+
+
 PRESET_KEYS = {"seeds", "learners", "train_steps", "protocol", "video_tasks", "stop_at_success", "algo_overrides"}
 PROTOCOL_KEYS = {"k", "eval_episodes", "heldout_tasks", "train_tasks", "variation", "split", "position_layout",
                  "task_seed", "own_k"}  # fmt: skip
