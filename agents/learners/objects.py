@@ -86,11 +86,16 @@ class BananaAttention(nn.Module):
     def memory_features(self) -> int:
         return self.n_shared + self.summarise[0].out_features
 
-    def forward(self, x: th.Tensor, memory: th.Tensor | None = None) -> th.Tensor:
+    def _inputs(self, x: th.Tensor) -> tuple[th.Tensor, list[th.Tensor]]:
+        """The shared features, and each banana's features with them (one per slot)."""
         shared = x[..., self.shared]
+        return shared, [th.cat([x[..., getattr(self, f"banana_{slot}")], shared], dim=-1) for slot in SLOTS]
+
+    def forward(self, x: th.Tensor, memory: th.Tensor | None = None) -> th.Tensor:
+        shared, inputs = self._inputs(x)
         codes, scores = [], []
-        for slot in SLOTS:
-            code = self.encode(th.cat([x[..., getattr(self, f"banana_{slot}")], shared], dim=-1))
+        for banana in inputs:
+            code = self.encode(banana)
             codes.append(code)
             scores.append(self.score(code if memory is None else th.cat([code, memory], dim=-1)))
         weights = th.softmax(th.cat(scores, dim=-1), dim=-1)  # (..., 2)
@@ -100,8 +105,8 @@ class BananaAttention(nn.Module):
     def summary(self, x: th.Tensor) -> th.Tensor:
         """What a memory reads: the shared features and the same small code of each banana
         (with the shared features) summed over the two, so that it cannot tell the slots apart."""
-        shared = x[..., self.shared]
-        codes = [self.summarise(th.cat([x[..., getattr(self, f"banana_{slot}")], shared], dim=-1)) for slot in SLOTS]
+        shared, inputs = self._inputs(x)
+        codes = [self.summarise(banana) for banana in inputs]
         return th.cat([shared, codes[0] + codes[1]], dim=-1)
 
 

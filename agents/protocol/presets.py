@@ -188,9 +188,9 @@ def preset_for(name: str, learner_name: str | None) -> Preset:
     chosen = suite(name)
     if chosen is None:
         return preset(name)
-    for part in chosen.parts:
-        if learner_name in preset(part).learners:
-            return preset(part)
+    for part in map(preset, chosen.parts):
+        if learner_name in part.learners:
+            return part
     which = f"learner {learner_name!r}" if learner_name else "no learner"
     raise ValueError(f"preset {name!r} runs the presets {', '.join(chosen.parts)} and {which} tells which: "
                      "name one of them with --preset")  # fmt: skip
