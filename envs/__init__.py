@@ -53,26 +53,36 @@ MAX_EPISODE_STEPS = 100
 
 # id -> (variation, split). One id per variation and split that the protocol uses.
 ENV_IDS: dict[str, tuple[str, str]] = {
-    "BananaGrasp/Lift-v2": ("none", "train"),
-    "BananaGrasp/Lift-Color-v2": ("color", "train"),
-    "BananaGrasp/Lift-Position-v2": ("position", "train"),
-    "BananaGrasp/Lift-Both-v2": ("both", "train"),
-    "BananaGrasp/Lift-ColorOrPosition-v2": ("color-or-position", "train"),
-    "BananaGrasp/Lift-Color-HeldOut-v2": ("color", "heldout"),
-    "BananaGrasp/Lift-Position-HeldOut-v2": ("position", "heldout"),
-    "BananaGrasp/Lift-HeldOut-v2": ("both", "heldout"),
+    "BananaGrasp/Lift-v3": ("none", "train"),
+    "BananaGrasp/Lift-Color-v3": ("color", "train"),
+    "BananaGrasp/Lift-Position-v3": ("position", "train"),
+    "BananaGrasp/Lift-Both-v3": ("both", "train"),
+    "BananaGrasp/Lift-ColorOrPosition-v3": ("color-or-position", "train"),
+    "BananaGrasp/Lift-Color-HeldOut-v3": ("color", "heldout"),
+    "BananaGrasp/Lift-Position-HeldOut-v3": ("position", "heldout"),
+    "BananaGrasp/Lift-HeldOut-v3": ("both", "heldout"),
 }
-# Earlier versions stay registered, to reproduce results that name them: v1 (banana-grasp
-# 0.2.0-0.4.0) steps the physics at 2 ms, 20 substeps per env step; v0 (0.1.0) also pays
-# the grasp terms while the gripper touches the table.
-V1_ENV_IDS: dict[str, tuple[str, str]] = {env_id.removesuffix("v2") + "v1": pair for env_id, pair in ENV_IDS.items()}
-V0_ENV_IDS: dict[str, tuple[str, str]] = {env_id.removesuffix("v2") + "v0": pair for env_id, pair in ENV_IDS.items()}
-_V1_PHYSICS = {"timestep": 0.002, "frame_skip": 20}
-_VERSION_KWARGS = {"v2": {}, "v1": _V1_PHYSICS, "v0": {**_V1_PHYSICS, "grasp_on_table": True}}
-VERSIONS = tuple(_VERSION_KWARGS)
-_IDS_BY_VERSION = {"v2": ENV_IDS, "v1": V1_ENV_IDS, "v0": V0_ENV_IDS}
 
-for _env_id, (_variation, _split) in (ENV_IDS | V1_ENV_IDS | V0_ENV_IDS).items():
+
+def _older(ids: dict, version: str) -> dict:
+    """The same ids, one earlier version: ``...-v3`` -> ``...-v2``."""
+    return {env_id.rsplit("-", 1)[0] + "-" + version: value for env_id, value in ids.items()}
+
+
+# Earlier versions stay registered, to reproduce results that name them: v2 (banana-grasp
+# 0.5.0-0.7.0) declares the gripper's position and yaw unbounded; v1 (0.2.0-0.4.0) also steps
+# the physics at 2 ms, 20 substeps per env step; v0 (0.1.0) also pays the grasp terms while
+# the gripper touches the table.
+V2_ENV_IDS: dict[str, tuple[str, str]] = _older(ENV_IDS, "v2")
+V1_ENV_IDS: dict[str, tuple[str, str]] = _older(ENV_IDS, "v1")
+V0_ENV_IDS: dict[str, tuple[str, str]] = _older(ENV_IDS, "v0")
+_UNBOUNDED = {"gripper_bounds": False}
+_V1_PHYSICS = {**_UNBOUNDED, "timestep": 0.002, "frame_skip": 20}
+_VERSION_KWARGS = {"v3": {}, "v2": _UNBOUNDED, "v1": _V1_PHYSICS, "v0": {**_V1_PHYSICS, "grasp_on_table": True}}
+VERSIONS = tuple(_VERSION_KWARGS)
+_IDS_BY_VERSION = {"v3": ENV_IDS, "v2": V2_ENV_IDS, "v1": V1_ENV_IDS, "v0": V0_ENV_IDS}
+
+for _env_id, (_variation, _split) in (ENV_IDS | V2_ENV_IDS | V1_ENV_IDS | V0_ENV_IDS).items():
     if _env_id not in registry:
         register(
             id=_env_id,
@@ -83,29 +93,33 @@ for _env_id, (_variation, _split) in (ENV_IDS | V1_ENV_IDS | V0_ENV_IDS).items()
 
 
 # The hidden-target family (HiddenTargetEnv), id -> split: not a variation of the lift env, so
-# not in ENV_IDS. v3 (banana-grasp 0.7.0) pays reach for the nearer banana, grasp and lift for
-# the target (shaping="grasp-target"); v2 (0.5.0-0.6.0) stays registered: all three terms for
-# either banana. Both use the lift env's v2 physics (4 ms x 10 substeps).
+# not in ENV_IDS. v4 (banana-grasp 0.8.0) bounds the gripper's position and yaw, as the lift
+# ids' v3; v3 (0.7.0) pays reach for the nearer banana, grasp and lift for the target
+# (shaping="grasp-target"); v2 (0.5.0-0.6.0): all three terms for either banana. All use the
+# lift env's v2 physics (4 ms x 10 substeps).
 HIDDEN_TARGET_IDS: dict[str, str] = {
-    "BananaGrasp/Lift-HiddenTarget-v3": "train",
-    "BananaGrasp/Lift-HiddenTarget-HeldOut-v3": "heldout",
+    "BananaGrasp/Lift-HiddenTarget-v4": "train",
+    "BananaGrasp/Lift-HiddenTarget-HeldOut-v4": "heldout",
 }
-V2_HIDDEN_TARGET_IDS: dict[str, str] = {
-    env_id.removesuffix("v3") + "v2": split for env_id, split in HIDDEN_TARGET_IDS.items()
+V3_HIDDEN_TARGET_IDS: dict[str, str] = _older(HIDDEN_TARGET_IDS, "v3")
+V2_HIDDEN_TARGET_IDS: dict[str, str] = _older(HIDDEN_TARGET_IDS, "v2")
+_HIDDEN_KWARGS = {
+    "v4": {"shaping": "grasp-target"},
+    "v3": {"shaping": "grasp-target", **_UNBOUNDED},
+    "v2": {"shaping": "either", **_UNBOUNDED},
 }
-_HIDDEN_SHAPING = {"v3": "grasp-target", "v2": "either"}
-for _env_id, _split in (HIDDEN_TARGET_IDS | V2_HIDDEN_TARGET_IDS).items():
+for _env_id, _split in (HIDDEN_TARGET_IDS | V3_HIDDEN_TARGET_IDS | V2_HIDDEN_TARGET_IDS).items():
     if _env_id not in registry:
         register(
             id=_env_id,
             entry_point="banana_grasp.envs.hidden_target:HiddenTargetEnv",
             max_episode_steps=MAX_EPISODE_STEPS,
-            kwargs={"split": _split, "shaping": _HIDDEN_SHAPING[_env_id[-2:]]},
+            kwargs={"split": _split, **_HIDDEN_KWARGS[_env_id[-2:]]},
         )
 
 
-def env_id(variation: str, split: str, version: str = "v2") -> str:
-    """The registered id of a variation and split, e.g. ``env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v2"``.
+def env_id(variation: str, split: str, version: str = "v3") -> str:
+    """The registered id of a variation and split, e.g. ``env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v3"``.
 
     Raises ValueError, naming the allowed values, for an unknown name or a pair without an id.
     """
@@ -134,7 +148,9 @@ __all__ = [
     "SPLITS",
     "V0_ENV_IDS",
     "V1_ENV_IDS",
+    "V2_ENV_IDS",
     "V2_HIDDEN_TARGET_IDS",
+    "V3_HIDDEN_TARGET_IDS",
     "VARIATIONS",
     "VERSIONS",
     "BananaGraspEnv",

@@ -20,7 +20,6 @@ from banana_grasp.envs.gripper import (
     GripperEnv,
     adjacent,
     positive_int,
-    proprio_spaces,
     yaw_quat,
 )
 from banana_grasp.envs.tasks import VARIATIONS, Task, task_distribution
@@ -73,6 +72,13 @@ class BananaGraspEnv(GripperEnv, EzPickle):
     | `banana_quat` | 4 | banana orientation (w, x, y, z) |
     | `gripper_to_banana` | 3 | `banana_pos - gripper_pos` |
     | `banana_color` | 3 | RGB in [0, 1] |
+
+    The space bounds `gripper_pos` and `gripper_yaw` by the joints' ranges, which are also the
+    servos' control ranges (x, y in [-0.22, 0.22], z in [0, 0.3], yaw in [-1.65, 1.65]),
+    widened by 1 cm (0.01 rad): the joint limits are soft, and a servo driven into its limit
+    overshot it by up to 2.3 mm. `finger_opening` lies in [0, 0.1], `finger_contact` and
+    `banana_color` in [0, 1], `banana_quat` in [-1, 1]; the banana's position (and so
+    `gripper_to_banana`) is unbounded, since a pushed banana can leave the table.
 
     `obs_mode="pixels"`: a `Dict` with `pixels`, a `(pixel_size, pixel_size, 3)` uint8
     image from `camera`, plus the first four proprioceptive keys above when
@@ -131,8 +137,14 @@ class BananaGraspEnv(GripperEnv, EzPickle):
     | `width`, `height` | `256`, `256` | size in pixels of the frames `render()` returns, at most 640 |
     | `camera_name` | `"front"` | `front` or `wrist`, the camera `render()` uses |
     | `timestep` | `0.004` | seconds per physics step, in (0, 0.008] (v1 and v0: 0.002 with `frame_skip=20`) |
+    | `gripper_bounds` | `True` | bound `gripper_pos` and `gripper_yaw` in the observation space (`False` in v0-v2: unbounded) |
 
     ## Version History
+    - v3 (banana-grasp 0.8.0): the observation space bounds `gripper_pos` and `gripper_yaw`
+      (see Observation Space; the `gripper_bounds` argument is new). The observations
+      themselves, dynamics, reward, task spaces and `is_success` are v2's: a v3 rollout is
+      identical, float for float, to a v2 one. The v2 ids stay registered with
+      `gripper_bounds=False`.
     - v2 (banana-grasp 0.5.0): the physics steps at 4 ms, 10 substeps per env step (v1: 2 ms,
       20 substeps), so an env step is still 0.04 s of simulated time and costs about half as
       much; the `timestep` argument is new and `frame_skip` defaults to 10. The scripted
@@ -182,6 +194,7 @@ class BananaGraspEnv(GripperEnv, EzPickle):
         height: int = RENDER_SIZE,
         camera_name: str = "front",
         timestep: float = 0.004,
+        gripper_bounds: bool = True,
     ) -> None:
         if render_size is not None:
             warnings.warn("render_size is deprecated: use width and height", DeprecationWarning, stacklevel=2)
@@ -197,7 +210,7 @@ class BananaGraspEnv(GripperEnv, EzPickle):
             reach_weight=reach_weight, grasp_weight=grasp_weight, lift_weight=lift_weight,
             success_weight=success_weight, reset_noise_scale=reset_noise_scale, max_grasp_gap=max_grasp_gap,
             grasp_on_table=grasp_on_table, width=width, height=height, camera_name=camera_name,
-            timestep=timestep,
+            timestep=timestep, gripper_bounds=gripper_bounds,
         )  # fmt: skip
         super().__init__(
             scene="scene.xml", obs_mode=obs_mode, pixel_size=pixel_size, camera=camera,
@@ -205,7 +218,7 @@ class BananaGraspEnv(GripperEnv, EzPickle):
             frame_skip=frame_skip, max_translation=max_translation, max_rotation=max_rotation,
             lift_height=lift_height, weights=(reach_weight, grasp_weight, lift_weight, success_weight),
             reset_noise_scale=reset_noise_scale, width=width, height=height, camera_name=camera_name,
-            timestep=timestep,
+            timestep=timestep, gripper_bounds=gripper_bounds,
         )  # fmt: skip
         self.tasks = task_distribution(variation, split, position_layout)
         self.variation, self.split = variation, split
@@ -228,7 +241,7 @@ class BananaGraspEnv(GripperEnv, EzPickle):
     # ----------------------------------------------------------------- spaces
     def _make_observation_space(self) -> spaces.Dict:
         vec = lambda n, low=-np.inf, high=np.inf: spaces.Box(low, high, (n,), np.float32)
-        proprio = proprio_spaces()
+        proprio = self._proprio_spaces()
         if self._obs_mode == "pixels":
             size = self._pixel_size
             image = {"pixels": spaces.Box(0, 255, (size, size, 3), np.uint8)}

@@ -17,7 +17,6 @@ from banana_grasp.envs.gripper import (
     RENDER_SIZE,
     REST_Z,
     GripperEnv,
-    proprio_spaces,
     yaw_quat,
 )
 from banana_grasp.envs.tasks import (
@@ -97,6 +96,10 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     | `banana_a_color` | 3 | banana a's RGB in [0, 1] |
     | `banana_b_pos`, `banana_b_quat`, `gripper_to_banana_b`, `banana_b_color` | 3, 4, 3, 3 | the same for banana b |
 
+    The space bounds the gripper's keys as `BananaGraspEnv`'s does (its joints' ranges, widened
+    by 1 cm) and the colours and orientations as that env's; the bananas' positions (and the
+    gripper-to-banana vectors) are unbounded.
+
     `obs_mode="pixels"`: as `BananaGraspEnv`'s, `pixels` from `camera` (both bananas in view),
     plus the first four keys above when `pixels_with_proprio=True`.
 
@@ -171,8 +174,13 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     | `camera_name` | `"front"` | `front` or `wrist`, the camera `render()` uses |
     | `timestep` | `0.004` | seconds per physics step, in (0, 0.008] |
     | `shaping` | `"grasp-target"` | `grasp-target`, `either` or `target`: which banana the reach, grasp and lift terms are paid for |
+    | `gripper_bounds` | `True` | bound `gripper_pos` and `gripper_yaw` in the observation space (`False` in v2-v3: unbounded) |
 
     ## Version History
+    - v4 (banana-grasp 0.8.0): the observation space bounds `gripper_pos` and `gripper_yaw`,
+      as the lift ids' v3 (the `gripper_bounds` argument is new). Observations, reward, task
+      spaces and physics are v3's: a v4 rollout is identical, float for float, to a v3 one.
+      The v3 ids stay registered with `gripper_bounds=False`.
     - v3 (banana-grasp 0.7.0): `shaping="grasp-target"`: reach for the nearer banana, grasp
       and lift for the target. The observations, task spaces and physics are v2's.
     - v2 (banana-grasp 0.5.0): first version; the lift env's v2 physics (4 ms x 10 substeps);
@@ -203,6 +211,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
         camera_name: str = "front",
         timestep: float = 0.004,
         shaping: str = "grasp-target",
+        gripper_bounds: bool = True,
     ) -> None:
         # Keywords: a pickle then survives a reordering of this signature.
         EzPickle.__init__(
@@ -212,6 +221,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
             lift_height=lift_height, reach_weight=reach_weight, grasp_weight=grasp_weight,
             lift_weight=lift_weight, success_weight=success_weight, reset_noise_scale=reset_noise_scale,
             width=width, height=height, camera_name=camera_name, timestep=timestep, shaping=shaping,
+            gripper_bounds=gripper_bounds,
         )  # fmt: skip
         if shaping not in SHAPINGS:
             raise ValueError(f"unknown shaping {shaping!r}; allowed: {', '.join(SHAPINGS)}")
@@ -225,7 +235,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
             frame_skip=frame_skip, max_translation=max_translation, max_rotation=max_rotation,
             lift_height=lift_height, weights=(reach_weight, grasp_weight, lift_weight, success_weight),
             reset_noise_scale=reset_noise_scale, width=width, height=height, camera_name=camera_name,
-            timestep=timestep,
+            timestep=timestep, gripper_bounds=gripper_bounds,
         )  # fmt: skip
         m = self.model
         # Python ints: step() slices lists with them.
@@ -244,7 +254,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
 
     # ----------------------------------------------------------------- spaces
     def _make_observation_space(self) -> spaces.Dict:
-        proprio = proprio_spaces()
+        proprio = self._proprio_spaces()
         if self._obs_mode == "pixels":
             size = self._pixel_size
             image = {"pixels": spaces.Box(0, 255, (size, size, 3), np.uint8)}

@@ -15,51 +15,62 @@ from __future__ import annotations
 import argparse
 import time
 
-import banana_grasp.envs  # noqa: F401  (first: registers the ids and sets MUJOCO_GL before mujoco loads)
+from banana_grasp.envs import MAX_EPISODE_STEPS  # first: registers the ids and sets MUJOCO_GL before mujoco loads
 
 # isort: split
 import gymnasium as gym
 import mujoco
 import numpy as np
 
-ENV_ID = "BananaGrasp/Lift-Both-v2"
+ENV_ID = "BananaGrasp/Lift-Both-v3"
 
 
-def time_state_env(steps: int, seed: int, blocks: int = 10) -> tuple[float, float]:
+def time_state_env(steps: int, seed: int) -> tuple[float, float, int]:
     """Seconds in env.step and in raw mj_step for the same substeps, states and controls.
 
-    Measured in alternating blocks (env, then raw replay of that block), so a change in the
-    machine's load during the run affects both sides alike.
+    Episode by episode, alternating: the env plays the episode's random actions (one timer
+    around the loop, nothing else inside it); an untimed replay of the same seed and actions
+    records the start state and each step's servo targets (the env is deterministic); then
+    raw MuJoCo starts from that state and steps through those targets, with the same loop
+    around it. Both sides run the same trajectory with the same bookkeeping, and a change in
+    the machine's load during the run affects both alike.
     """
     env = gym.make(ENV_ID)
     model, data = env.unwrapped.model, env.unwrapped.data
     frame_skip = env.unwrapped._frame_skip
     replay = mujoco.MjData(model)
     kind = mujoco.mjtState.mjSTATE_INTEGRATION
-    state = np.empty(mujoco.mj_stateSize(model, kind))
-    env.action_space.seed(seed)
-    env.reset(seed=seed)
+    start = np.empty(mujoco.mj_stateSize(model, kind))
+    rng = np.random.default_rng(seed)
     env_seconds = raw_seconds = 0.0
-    for _ in range(blocks):
-        trajectory = []
-        for _ in range(steps // blocks):
-            action = env.action_space.sample()
-            mujoco.mj_getState(model, data, state, kind)
-            start = state.copy()
-            tic = time.process_time()
-            _, _, terminated, truncated, _ = env.step(action)
-            env_seconds += time.process_time() - tic
-            trajectory.append((start, data.ctrl.copy()))
-            if terminated or truncated:
-                env.reset()
-        for start, ctrl in trajectory:
-            mujoco.mj_setState(model, replay, start, kind)
+    done_steps = episode = 0
+    while done_steps < steps:
+        episode_seed = seed * 100_003 + episode
+        actions = list(rng.uniform(-1, 1, (min(MAX_EPISODE_STEPS, steps - done_steps), 5)).astype(np.float32))
+        env.reset(seed=episode_seed)
+        tic = time.process_time()
+        for action in actions:
+            if env.step(action)[2]:  # the banana left the table: the episode is over
+                break
+        env_seconds += time.process_time() - tic
+        env.reset(seed=episode_seed)
+        mujoco.mj_getState(model, data, start, kind)
+        controls = []
+        for action in actions:
+            terminated = env.step(action)[2]
+            controls.append(data.ctrl.copy())
+            if terminated:
+                break
+        mujoco.mj_setState(model, replay, start, kind)
+        tic = time.process_time()
+        for ctrl in controls:
             replay.ctrl[:] = ctrl
-            tic = time.process_time()
             mujoco.mj_step(model, replay, nstep=frame_skip)
-            raw_seconds += time.process_time() - tic
+        raw_seconds += time.process_time() - tic
+        done_steps += len(controls)
+        episode += 1
     env.close()
-    return env_seconds, raw_seconds
+    return env_seconds, raw_seconds, done_steps
 
 
 def time_pixel_env(steps: int, size: int, seed: int) -> float:
@@ -87,8 +98,7 @@ def main() -> None:
     args = parser.parse_args()
 
     frame_skip = gym.make(ENV_ID).unwrapped._frame_skip
-    env_seconds, raw_seconds = time_state_env(args.steps, args.seed)
-    steps = args.steps // 10 * 10
+    env_seconds, raw_seconds, steps = time_state_env(args.steps, args.seed)
     rows = [
         ("state env (env.step)", steps / env_seconds, "target >= 4,500"),
         (f"raw mj_step x{frame_skip}, same trajectory", steps / raw_seconds, ""),

@@ -203,3 +203,26 @@ def test_jobs_pickle_for_the_cluster() -> None:
     assert pickle.loads(pickle.dumps(job)) == job
     evaluation = EvalJob("rl2", 1, "/run", preset(PRESET).protocol)
     assert pickle.loads(pickle.dumps(evaluation)) == evaluation
+
+
+def test_the_readme_slurm_workers_are_one_thread_each() -> None:
+    """The README's dask-jobqueue settings (SLURMCluster) are valid for the installed
+    dask-jobqueue and make each batch job one single-threaded worker of the scheduler."""
+    pytest.importorskip("dask_jobqueue")
+    from dask_jobqueue import SLURMCluster
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    settings = 'cores=1, processes=1, memory="4GB", walltime="04:00:00", worker_extra_args=["--nthreads", "1"]'
+    assert f"SLURMCluster(\n        {settings}\n    )" in readme
+    cluster = SLURMCluster(
+        cores=1, processes=1, memory="4GB", walltime="04:00:00", worker_extra_args=["--nthreads", "1"],
+        scheduler_options={"host": "127.0.0.1", "dashboard_address": None},
+    )  # fmt: skip
+    try:
+        script = cluster.job_script()
+        worker = next(line for line in script.splitlines() if "dask_worker" in line)
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:") and cluster.scheduler_address in worker
+        assert worker.count("--nthreads 1") >= 1 and "--nthreads 2" not in worker
+        assert "#SBATCH --cpus-per-task=1" in script and "#SBATCH -t 04:00:00" in script
+    finally:
+        cluster.close()

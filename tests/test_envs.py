@@ -33,6 +33,7 @@ from banana_grasp.envs import (
     MAX_EPISODE_STEPS,
     V0_ENV_IDS,
     V1_ENV_IDS,
+    V2_ENV_IDS,
     BananaGraspEnv,
     FixedTask,
     Greyscale,
@@ -157,9 +158,9 @@ def test_check_env_state(env_id: str) -> None:
 @pytest.mark.parametrize(
     ("env_id", "camera", "with_proprio"),
     [
-        ("BananaGrasp/Lift-Both-v2", "front", False),
-        ("BananaGrasp/Lift-Both-v2", "front", True),
-        ("BananaGrasp/Lift-Color-HeldOut-v2", "wrist", True),
+        ("BananaGrasp/Lift-Both-v3", "front", False),
+        ("BananaGrasp/Lift-Both-v3", "front", True),
+        ("BananaGrasp/Lift-Color-HeldOut-v3", "wrist", True),
     ],
 )
 def test_check_env_pixels(env_id: str, camera: str, with_proprio: bool) -> None:
@@ -180,7 +181,7 @@ def test_check_env_pixels(env_id: str, camera: str, with_proprio: bool) -> None:
 
 
 def test_check_env_with_render_mode() -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v2", render_mode="rgb_array", width=48, height=40)  # sizes not 32
+    env = gym.make("BananaGrasp/Lift-Both-v3", render_mode="rgb_array", width=48, height=40)  # sizes not 32
     env.reset(seed=0)
     frame = env.render()
     assert frame.shape == (40, 48, 3) and frame.dtype == np.uint8
@@ -190,7 +191,7 @@ def test_check_env_with_render_mode() -> None:
 @pytest.mark.parametrize("obs_mode", ["state", "pixels"])
 def test_check_env_greyscale(obs_mode: str) -> None:
     kwargs = {"obs_mode": obs_mode, "pixel_size": 32, "width": 32, "height": 32}
-    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v2", **kwargs).unwrapped)
+    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v3", **kwargs).unwrapped)
     run_check_env(env, also_benign=(WRAPPED_WARNING,))
 
 
@@ -220,7 +221,7 @@ def test_vector_env_sync(env_id: str) -> None:
 
 
 def test_vector_env_async() -> None:
-    env_id = "BananaGrasp/Lift-Both-v2"
+    env_id = "BananaGrasp/Lift-Both-v3"
     _check_vector_env(gym.make_vec(env_id, num_envs=2, vectorization_mode="async"), env_id)
 
 
@@ -242,7 +243,7 @@ def test_env_pickles(env_id: str) -> None:
 
 
 def test_pixel_env_pickles_after_rendering() -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v2", obs_mode="pixels", pixel_size=32).unwrapped
+    env = gym.make("BananaGrasp/Lift-Both-v3", obs_mode="pixels", pixel_size=32).unwrapped
     obs_ref, _ = env.reset(seed=2)  # has made a renderer
     clone = pickle.loads(pickle.dumps(env))
     obs, _ = clone.reset(seed=2)
@@ -353,7 +354,7 @@ def test_initial_states_randomised_as_the_variation_says(env_id: str) -> None:
 
 # ============================================ 5. each factor changes only itself
 def test_colour_and_pose_change_only_what_they_should() -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v2", render_mode="rgb_array", width=64, height=64)
+    env = gym.make("BananaGrasp/Lift-Both-v3", render_mode="rgb_array", width=64, height=64)
     unwrapped = env.unwrapped
     geom = unwrapped.model.geom("banana_mesh").id
     rng = np.random.default_rng(0)
@@ -395,7 +396,7 @@ def test_colour_and_pose_change_only_what_they_should() -> None:
 
 
 def test_task_option_is_used_and_reported() -> None:
-    env = gym.make("BananaGrasp/Lift-ColorOrPosition-v2")
+    env = gym.make("BananaGrasp/Lift-ColorOrPosition-v3")
     task = Task(x=0.03, y=0.03, yaw=0.2)  # a train cell, yellow: a position task
     obs, info = env.reset(seed=0, options={"task": task})
     assert info["task"] == task and env.unwrapped.task == task
@@ -457,8 +458,8 @@ def test_sparse_reward_is_success(env_id: str) -> None:
 
 def test_reward_weights_scale_the_terms() -> None:
     kwargs = {"reach_weight": 0.5, "grasp_weight": 3.0, "lift_weight": 4.0, "success_weight": 10.0}
-    (_, _), default = rollout(gym.make("BananaGrasp/Lift-v2"), seed=4)
-    (_, _), weighted = rollout(gym.make("BananaGrasp/Lift-v2", **kwargs), seed=4)
+    (_, _), default = rollout(gym.make("BananaGrasp/Lift-v3"), seed=4)
+    (_, _), weighted = rollout(gym.make("BananaGrasp/Lift-v3", **kwargs), seed=4)
     assert any(step[5]["reward_terms"]["grasp"] > 0 for step in default)
     for step, step_w in zip(default, weighted, strict=True):
         terms, terms_w = step[5]["reward_terms"], step_w[5]["reward_terms"]
@@ -473,7 +474,7 @@ def test_max_grasp_gap_limits_the_grasp_terms() -> None:
     # The expert holds the banana with the pads about 3.3 cm apart (its width): a limit of
     # 4.2 cm counts that grasp, a limit of 3 cm does not; without a limit any touch counts.
     trajectories = {
-        limit: rollout(gym.make("BananaGrasp/Lift-v2", max_grasp_gap=limit), seed=4)[1] for limit in (None, 0.042, 0.03)
+        limit: rollout(gym.make("BananaGrasp/Lift-v3", max_grasp_gap=limit), seed=4)[1] for limit in (None, 0.042, 0.03)
     }
     assert trajectories[None][-1][5]["is_success"]
     for limit, trajectory in trajectories.items():
@@ -506,8 +507,8 @@ def test_grasp_pressed_on_the_table_earns_no_grasp_terms() -> None:
         return steps
 
     default, lenient = (
-        press(gym.make("BananaGrasp/Lift-v2")),
-        press(gym.make("BananaGrasp/Lift-v2", grasp_on_table=True)),
+        press(gym.make("BananaGrasp/Lift-v3")),
+        press(gym.make("BananaGrasp/Lift-v3", grasp_on_table=True)),
     )
     touching = [bool(obs["finger_contact"].all()) for obs, _, _ in default]
     on_table = [flag for _, _, flag in default]
@@ -519,9 +520,9 @@ def test_grasp_pressed_on_the_table_earns_no_grasp_terms() -> None:
 
 
 def test_v0_ids_keep_the_v0_reward() -> None:
-    assert set(V0_ENV_IDS) == {env_id.replace("-v2", "-v0") for env_id in ENV_IDS}
+    assert set(V0_ENV_IDS) == {env_id.replace("-v3", "-v0") for env_id in ENV_IDS}
     for env_id, pair in V0_ENV_IDS.items():
-        assert pair == ENV_IDS[env_id.replace("-v0", "-v2")]
+        assert pair == ENV_IDS[env_id.replace("-v0", "-v3")]
     with pytest.warns(DeprecationWarning, match="out of date"):
         (_, _), v0 = rollout(gym.make("BananaGrasp/Lift-v0"), seed=4)
     with pytest.warns(DeprecationWarning, match="out of date"):
@@ -534,29 +535,76 @@ def test_v0_ids_keep_the_v0_reward() -> None:
         env = gym.make("BananaGrasp/Lift-v0", grasp_weight=0.5)  # a caller's kwarg overrides the id's
     assert env.unwrapped._weights[1] == 0.5
     assert env.unwrapped._grasp_on_table  # v0 pays the grasp terms with the gripper on the table
-    assert not gym.make("BananaGrasp/Lift-v2").unwrapped._grasp_on_table
+    assert not gym.make("BananaGrasp/Lift-v3").unwrapped._grasp_on_table
 
 
 def test_v1_ids_keep_the_v1_physics() -> None:
     """v1 steps the physics at 2 ms x 20 (and v0 with it), v2 at 4 ms x 10: the same 0.04 s per
     env step, so both run the same 100-step episodes and the scripted expert lifts in both."""
-    assert set(V1_ENV_IDS) == {env_id.replace("-v2", "-v1") for env_id in ENV_IDS}
+    assert set(V1_ENV_IDS) == {env_id.replace("-v3", "-v1") for env_id in ENV_IDS}
     for env_id, pair in V1_ENV_IDS.items():
-        assert pair == ENV_IDS[env_id.replace("-v1", "-v2")]
+        assert pair == ENV_IDS[env_id.replace("-v1", "-v3")]
     physics = {}
-    for version in ("v0", "v1", "v2"):
+    for version in ("v0", "v1", "v2", "v3"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # gymnasium: "out of date"
             env = gym.make(f"BananaGrasp/Lift-Both-{version}").unwrapped
         physics[version] = (env.model.opt.timestep, env._frame_skip, env.dt, env.metadata["render_fps"])
     assert physics["v0"] == physics["v1"] == (0.002, 20, pytest.approx(0.04), 25)
-    assert physics["v2"] == (0.004, 10, pytest.approx(0.04), 25)
+    assert physics["v2"] == physics["v3"] == (0.004, 10, pytest.approx(0.04), 25)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         _, v1 = rollout(gym.make("BananaGrasp/Lift-v1"), seed=4)
-    _, v2 = rollout(gym.make("BananaGrasp/Lift-v2"), seed=4)
+        _, v2 = rollout(gym.make("BananaGrasp/Lift-v2"), seed=4)
     assert len(v1) == len(v2) == MAX_EPISODE_STEPS
     assert v1[-1][5]["is_success"] and v2[-1][5]["is_success"]
+
+
+def test_v2_ids_declare_the_gripper_unbounded_and_step_as_v3() -> None:
+    """v3 only bounds the gripper's keys in the observation space: rollouts are v2's, float for float."""
+    assert V2_ENV_IDS == {env_id.replace("-v3", "-v2"): pair for env_id, pair in ENV_IDS.items()}
+    with pytest.warns(DeprecationWarning, match="out of date"):
+        v2 = gym.make("BananaGrasp/Lift-Both-v2")
+    v3 = gym.make("BananaGrasp/Lift-Both-v3")
+    for key in ("gripper_pos", "gripper_yaw"):
+        old, new = v2.observation_space[key], v3.observation_space[key]
+        assert np.all(np.isinf(old.low)) and np.all(np.isinf(old.high))
+        assert np.all(np.isfinite(new.low)) and np.all(np.isfinite(new.high))
+    for key in ("finger_opening", "finger_contact", "banana_pos", "banana_quat", "gripper_to_banana", "banana_color"):
+        assert v2.observation_space[key] == v3.observation_space[key]
+    for expert in (True, False):
+        (first2, _), steps2 = rollout(v2, seed=7, expert=expert)
+        (first3, _), steps3 = rollout(v3, seed=7, expert=expert)
+        assert all(np.array_equal(first2[k], first3[k]) for k in first2)
+        assert len(steps2) == len(steps3)
+        for (_, obs2, reward2, *_), (_, obs3, reward3, *_) in zip(steps2, steps3, strict=True):
+            assert reward2 == reward3 and all(np.array_equal(obs2[k], obs3[k]) for k in obs2)
+
+
+def test_the_gripper_stays_inside_its_declared_bounds() -> None:
+    """Pushed into every joint limit (actions held at +-1 per axis), the gripper's keys stay in
+    the declared space, and its bounds are the joints' ranges widened by JOINT_LIMIT_SLACK."""
+    env = gym.make(
+        "BananaGrasp/Lift-Both-v3", obs_mode="pixels", pixels_with_proprio=True, pixel_size=16, max_episode_steps=400
+    )
+    space = env.observation_space
+    assert space["gripper_pos"].low.tolist() == pytest.approx([-0.23, -0.23, -0.01])
+    assert space["gripper_pos"].high.tolist() == pytest.approx([0.23, 0.23, 0.31])
+    assert space["gripper_yaw"].low.tolist() == pytest.approx([-1.66]) == (-space["gripper_yaw"].high).tolist()
+    reached = {"low": np.full(4, np.inf), "high": np.full(4, -np.inf)}
+    pushes = ((-1.0, -1.0, 1.0, -1.0), (1.0, 1.0, 1.0, 1.0), (0.0, 0.0, -1.0, 0.0))  # up (yaw is free), then down
+    for seed, push in enumerate(pushes):
+        env.reset(seed=seed)
+        action = np.array([*push, 0.0], np.float32)
+        for _ in range(400):  # the yaw servo is slow: it takes about 300 steps to its limit
+            obs = env.step(action)[0]
+            assert space.contains(obs), {k: obs[k] for k in ("gripper_pos", "gripper_yaw")}
+            pose = np.r_[obs["gripper_pos"], obs["gripper_yaw"]]
+            reached["low"], reached["high"] = np.minimum(reached["low"], pose), np.maximum(reached["high"], pose)
+    # The gripper did reach its limits (the table stops z above 0), so the bounds were tested.
+    assert reached["low"][[0, 1, 3]] == pytest.approx([-0.22, -0.22, -1.65], abs=3e-3)
+    assert reached["high"] == pytest.approx([0.22, 0.22, 0.3, 1.65], abs=3e-3)
+    assert 0.0 < reached["low"][2] < 0.02
 
 
 # ======================================================= 7. scripted expert
@@ -607,7 +655,7 @@ def test_scripted_expert_succeeds_on_a_few_tasks(env_id: str) -> None:
 
 # ============================================================ 8. Greyscale
 def test_greyscale_state_observation() -> None:
-    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v2"))
+    env = Greyscale(gym.make("BananaGrasp/Lift-Both-v3"))
     assert "banana_color" not in env.observation_space.spaces
     assert env.observation_space["banana_luminance"].shape == (1,)
     for seed in range(5):
@@ -625,8 +673,8 @@ def test_greyscale_state_observation() -> None:
 @pytest.mark.parametrize("with_proprio", [False, True])
 def test_greyscale_pixel_observation(with_proprio: bool) -> None:
     kwargs = {"obs_mode": "pixels", "pixel_size": 32, "pixels_with_proprio": with_proprio}
-    grey_env = Greyscale(gym.make("BananaGrasp/Lift-Both-v2", **kwargs))
-    rgb_env = gym.make("BananaGrasp/Lift-Both-v2", **kwargs)
+    grey_env = Greyscale(gym.make("BananaGrasp/Lift-Both-v3", **kwargs))
+    rgb_env = gym.make("BananaGrasp/Lift-Both-v3", **kwargs)
     assert grey_env.observation_space["pixels"].shape == (32, 32, 1)
     grey, _ = grey_env.reset(seed=4)
     rgb, _ = rgb_env.reset(seed=4)
@@ -649,7 +697,7 @@ def test_greyscale_hides_hue_at_equal_luminance() -> None:
     assert abs(colorsys.rgb_to_hsv(*yellowish)[0] - colorsys.rgb_to_hsv(*greenish)[0]) > 0.2
 
     def episode(color, wrap: bool):
-        env = gym.make("BananaGrasp/Lift-Color-v2")
+        env = gym.make("BananaGrasp/Lift-Color-v3")
         env = Greyscale(env) if wrap else env
         obs, _ = env.reset(seed=0, options={"task": Task(color=color)})
         observations = [obs]
@@ -701,14 +749,14 @@ def test_greyscale_rejects_other_envs() -> None:
 )
 def test_make_rejects_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        gym.make("BananaGrasp/Lift-v2", **kwargs)
+        gym.make("BananaGrasp/Lift-v3", **kwargs)
 
 
 def test_make_rejects_unknown_render_mode() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # gym.make warns first, then the env raises
         with pytest.raises(ValueError, match=r"unknown render_mode 'ansi'; allowed: None, 'rgb_array'"):
-            gym.make("BananaGrasp/Lift-v2", render_mode="ansi")
+            gym.make("BananaGrasp/Lift-v3", render_mode="ansi")
 
 
 HELDOUT_POSE = {"x": -0.09, "y": -0.03, "yaw": 0.0}  # cell (0, 1): held out in the interleaved layout
@@ -720,16 +768,16 @@ RED = (1.0, 0.0, 0.0)
 @pytest.mark.parametrize(
     ("env_id", "task"),
     [
-        ("BananaGrasp/Lift-Position-v2", Task(color=RED, **TRAIN_POSE)),
-        ("BananaGrasp/Lift-Position-v2", Task(**HELDOUT_POSE)),
-        ("BananaGrasp/Lift-Position-HeldOut-v2", Task(**TRAIN_POSE)),
-        ("BananaGrasp/Lift-Color-v2", Task(color=HELDOUT_COLOUR)),
-        ("BananaGrasp/Lift-Color-v2", Task(x=0.03, y=0.03)),
-        ("BananaGrasp/Lift-v2", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8))),
-        ("BananaGrasp/Lift-v2", Task(x=0.03, y=0.03)),
-        ("BananaGrasp/Lift-Both-v2", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
-        ("BananaGrasp/Lift-HeldOut-v2", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
-        ("BananaGrasp/Lift-ColorOrPosition-v2", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8), **TRAIN_POSE)),
+        ("BananaGrasp/Lift-Position-v3", Task(color=RED, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-Position-v3", Task(**HELDOUT_POSE)),
+        ("BananaGrasp/Lift-Position-HeldOut-v3", Task(**TRAIN_POSE)),
+        ("BananaGrasp/Lift-Color-v3", Task(color=HELDOUT_COLOUR)),
+        ("BananaGrasp/Lift-Color-v3", Task(x=0.03, y=0.03)),
+        ("BananaGrasp/Lift-v3", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8))),
+        ("BananaGrasp/Lift-v3", Task(x=0.03, y=0.03)),
+        ("BananaGrasp/Lift-Both-v3", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-HeldOut-v3", Task(color=HELDOUT_COLOUR, **TRAIN_POSE)),
+        ("BananaGrasp/Lift-ColorOrPosition-v3", Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8), **TRAIN_POSE)),
     ],
     ids=[
         "position-red", "position-heldout-pose", "position-heldout-train-pose", "color-heldout-colour",
@@ -752,7 +800,7 @@ def test_reset_rejects_a_task_the_variation_cannot_produce(env_id: str, task: Ta
 
 @pytest.mark.parametrize("bad", [{"color": YELLOW, "x": 0.0, "y": 0.0, "yaw": 0.0}, (YELLOW, 0.0, 0.0, 0.0), "yellow"])
 def test_reset_rejects_a_task_of_the_wrong_type(bad) -> None:
-    env = gym.make("BananaGrasp/Lift-v2")
+    env = gym.make("BananaGrasp/Lift-v3")
     match = rf"options\['task'\] must be a banana_grasp.envs.Task; got {type(bad).__name__}"
     with pytest.raises(ValueError, match=match):
         env.reset(options={"task": bad})
@@ -765,7 +813,7 @@ def test_reset_rejects_a_task_of_the_wrong_type(bad) -> None:
 )
 @pytest.mark.parametrize("obs_mode", ["state", "pixels"])
 def test_physics_divergence_ends_the_episode_cleanly(inject: str, obs_mode: str) -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v2", obs_mode=obs_mode, pixel_size=32)
+    env = gym.make("BananaGrasp/Lift-Both-v3", obs_mode=obs_mode, pixel_size=32)
     env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
     assert info["physics_diverged"] is False and not terminated
@@ -811,7 +859,7 @@ def test_state_observations_are_finite_and_in_their_space(env_id: str) -> None:
 def test_finger_opening_stays_in_its_space_when_closing_on_nothing() -> None:
     # Closing the empty gripper presses the pads together; their small overlap must not
     # push the observation out of its declared [0, 0.1] range.
-    env = gym.make("BananaGrasp/Lift-v2")
+    env = gym.make("BananaGrasp/Lift-v3")
     env.reset(seed=0)
     openings = []
     for _ in range(10):
@@ -824,7 +872,7 @@ def test_finger_opening_stays_in_its_space_when_closing_on_nothing() -> None:
     assert obs["finger_opening"][0] == pytest.approx(0.088, abs=0.002)  # and reopen
 
 
-@pytest.mark.parametrize("env_id", ["BananaGrasp/Lift-Both-v2", "BananaGrasp/Lift-HeldOut-v2"])
+@pytest.mark.parametrize("env_id", ["BananaGrasp/Lift-Both-v3", "BananaGrasp/Lift-HeldOut-v3"])
 def test_no_observation_element_is_constant(env_id: str) -> None:
     """Across episodes of a variation that varies everything, every element changes.
 
@@ -858,7 +906,7 @@ def test_bench_env_script_runs() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert "| measurement (BananaGrasp/Lift-Both-v2, 200 steps) | steps/s | note |" in lines, result.stdout
+    assert "| measurement (BananaGrasp/Lift-Both-v3, 200 steps) | steps/s | note |" in lines, result.stdout
     overhead = [line for line in lines if line.startswith("| overhead: env time / raw physics time |")]
     assert len(overhead) == 1, result.stdout
     assert re.search(r"\| [0-9.]+x \(target <= 1\.15x\) \|$", overhead[0]), overhead[0]
@@ -868,7 +916,7 @@ def test_bench_env_script_runs() -> None:
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_action_is_rejected(bad: float) -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v2").unwrapped
+    env = gym.make("BananaGrasp/Lift-Both-v3").unwrapped
     env.reset(seed=0)
     action = np.zeros(5, np.float32)
     action[2] = bad
@@ -878,7 +926,7 @@ def test_non_finite_action_is_rejected(bad: float) -> None:
 
 @pytest.mark.parametrize("shape", [(4,), (6,), (1, 5), ()])
 def test_action_of_the_wrong_shape_is_rejected(shape: tuple) -> None:
-    env = gym.make("BananaGrasp/Lift-Both-v2").unwrapped
+    env = gym.make("BananaGrasp/Lift-Both-v3").unwrapped
     env.reset(seed=0)
     before = env.data.qpos.copy()
     with pytest.raises(ValueError, match=r"action must have shape \(5,\).*got shape " + re.escape(str(shape))):
@@ -903,7 +951,7 @@ def test_env_id_names_each_registered_id() -> None:
         assert envs.env_id(variation, split) == id_
     for id_, (variation, split) in V0_ENV_IDS.items():
         assert envs.env_id(variation, split, version="v0") == id_
-    assert envs.env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v2"  # the documented example
+    assert envs.env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v3"  # the documented example
 
 
 @pytest.mark.parametrize(
@@ -911,7 +959,7 @@ def test_env_id_names_each_registered_id() -> None:
     [
         (("colour", "train"), r"unknown variation 'colour'; allowed: none, color, position, both, color-or-position$"),
         (("both", "test"), r"unknown split 'test'; allowed: train, heldout$"),
-        (("both", "train", "v3"), r"unknown version 'v3'; allowed: v2, v1, v0$"),
+        (("both", "train", "v4"), r"unknown version 'v4'; allowed: v3, v2, v1, v0$"),
         (
             ("none", "heldout"),
             (
@@ -933,7 +981,7 @@ PINNED = Task(color=colorsys.hsv_to_rgb(0.15, 0.8, 0.8), x=-0.09, y=-0.09, yaw=0
 
 
 def test_fixed_task_pins_every_reset() -> None:
-    env = FixedTask(gym.make("BananaGrasp/Lift-Both-v2"), PINNED)
+    env = FixedTask(gym.make("BananaGrasp/Lift-Both-v3"), PINNED)
     grippers = []
     for seed in (0, 1, None, None):
         obs, info = env.reset(seed=seed)
@@ -951,20 +999,20 @@ def test_fixed_task_pins_every_reset() -> None:
 
 
 def test_fixed_task_rejects_a_task_the_variation_cannot_produce() -> None:
-    env = FixedTask(gym.make("BananaGrasp/Lift-Position-v2"), Task(color=RED))
+    env = FixedTask(gym.make("BananaGrasp/Lift-Position-v3"), Task(color=RED))
     with pytest.raises(ValueError, match="cannot be produced by variation 'position'"):
         env.reset(seed=0)
 
 
 def test_check_env_fixed_task() -> None:
     run_check_env(
-        FixedTask(gym.make("BananaGrasp/Lift-Both-v2", width=32, height=32).unwrapped, PINNED), (WRAPPED_WARNING,)
+        FixedTask(gym.make("BananaGrasp/Lift-Both-v3", width=32, height=32).unwrapped, PINNED), (WRAPPED_WARNING,)
     )
 
 
 def test_trial_joins_episodes_of_one_task() -> None:
     episodes, steps = 3, 5
-    env = Trial(gym.make("BananaGrasp/Lift-Both-v2", max_episode_steps=steps), episodes)
+    env = Trial(gym.make("BananaGrasp/Lift-Both-v3", max_episode_steps=steps), episodes)
     assert set(env.observation_space.spaces) == {*STATE_KEYS, "prev_action", "prev_reward", "prev_done"}
     obs, info = env.reset(seed=0)
     task = info["task"]
@@ -988,7 +1036,7 @@ def test_trial_joins_episodes_of_one_task() -> None:
 
 
 def test_trial_reports_each_episodes_success() -> None:
-    env = Trial(gym.make("BananaGrasp/Lift-Both-v2"), episodes=2)
+    env = Trial(gym.make("BananaGrasp/Lift-Both-v3"), episodes=2)
     expert = ScriptedExpert()
     obs, _ = env.reset(seed=4)
     done, steps = False, 0
@@ -1003,18 +1051,18 @@ def test_trial_reports_each_episodes_success() -> None:
 
 def test_trial_needs_an_episode() -> None:
     with pytest.raises(ValueError, match="a trial needs >= 1 episode; got 0"):
-        Trial(gym.make("BananaGrasp/Lift-v2"), 0)
+        Trial(gym.make("BananaGrasp/Lift-v3"), 0)
 
 
 def test_check_env_trial() -> None:
-    run_check_env(Trial(gym.make("BananaGrasp/Lift-Both-v2", width=32, height=32).unwrapped, 2), (WRAPPED_WARNING,))
+    run_check_env(Trial(gym.make("BananaGrasp/Lift-Both-v3", width=32, height=32).unwrapped, 2), (WRAPPED_WARNING,))
 
 
 # ============================================================= 15. rendering
 def test_render_fps_follows_frame_skip() -> None:
-    default = gym.make("BananaGrasp/Lift-v2").unwrapped
-    fast = gym.make("BananaGrasp/Lift-v2", frame_skip=5).unwrapped
-    odd = gym.make("BananaGrasp/Lift-v2", frame_skip=3).unwrapped
+    default = gym.make("BananaGrasp/Lift-v3").unwrapped
+    fast = gym.make("BananaGrasp/Lift-v3", frame_skip=5).unwrapped
+    odd = gym.make("BananaGrasp/Lift-v3", frame_skip=3).unwrapped
     assert default.metadata["render_fps"] == 25  # 10 x 4 ms = 0.04 s a step
     assert fast.metadata["render_fps"] == 50
     assert odd.metadata["render_fps"] == 83  # round(1 / 0.012)
@@ -1024,7 +1072,7 @@ def test_render_fps_follows_frame_skip() -> None:
 
 def test_render_width_height_and_camera_name() -> None:
     def frame(**kwargs) -> np.ndarray:
-        env = gym.make("BananaGrasp/Lift-Both-v2", render_mode="rgb_array", **kwargs)
+        env = gym.make("BananaGrasp/Lift-Both-v3", render_mode="rgb_array", **kwargs)
         env.reset(seed=0)
         image = env.render()
         env.close()
@@ -1039,7 +1087,7 @@ def test_render_width_height_and_camera_name() -> None:
 
 def test_render_size_is_a_deprecated_alias() -> None:
     with pytest.warns(DeprecationWarning, match="render_size is deprecated: use width and height"):
-        env = gym.make("BananaGrasp/Lift-v2", render_mode="rgb_array", render_size=40)
+        env = gym.make("BananaGrasp/Lift-v3", render_mode="rgb_array", render_size=40)
     env.reset(seed=0)
     assert env.render().shape == (40, 40, 3)
     with warnings.catch_warnings():
@@ -1047,7 +1095,7 @@ def test_render_size_is_a_deprecated_alias() -> None:
         clone = pickle.loads(pickle.dumps(env.unwrapped))
     assert clone._render_args == (40, 40, "front")
     with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="give width and height, not render_size"):
-        gym.make("BananaGrasp/Lift-v2", render_size=40, width=32)
+        gym.make("BananaGrasp/Lift-v3", render_size=40, width=32)
 
 
 def test_render_without_an_opengl_context_names_mujoco_gl(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1055,7 +1103,7 @@ def test_render_without_an_opengl_context_names_mujoco_gl(monkeypatch: pytest.Mo
         raise mujoco.FatalError("an OpenGL platform library has not been loaded into this process")
 
     monkeypatch.setattr(mujoco, "Renderer", no_context)
-    env = gym.make("BananaGrasp/Lift-v2", render_mode="rgb_array", width=32, height=32)
+    env = gym.make("BananaGrasp/Lift-v3", render_mode="rgb_array", width=32, height=32)
     env.reset(seed=0)
     with pytest.raises(RuntimeError, match=r"OpenGL context.*MUJOCO_GL=egl.*MUJOCO_GL=osmesa"):
         env.render()
@@ -1085,7 +1133,7 @@ def test_mujoco_gl_default(environ: dict, first: str, expected: str) -> None:
 
 # ============================================================= 16. pickling
 def test_pickle_holds_keywords_and_loads_legacy_positional_pickles() -> None:
-    env = gym.make("BananaGrasp/Lift-Position-v2", width=48).unwrapped
+    env = gym.make("BananaGrasp/Lift-Position-v3", width=48).unwrapped
     # Keywords only: a pickle survives a reordering of the signature.
     assert env._ezpickle_args == ()
     params = set(inspect.signature(BananaGraspEnv).parameters) - {"render_size"}

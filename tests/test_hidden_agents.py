@@ -32,7 +32,7 @@ from banana_grasp.agents.run.compare import compare
 from banana_grasp.envs import ENV_IDS, HIDDEN_TARGET_IDS, HiddenTargetTask, Task, hidden_target_space
 
 pytestmark = pytest.mark.xdist_group("hidden-tiny-run")
-HIDDEN_IDS_TRAIN = "BananaGrasp/Lift-HiddenTarget-v3"
+HIDDEN_IDS_TRAIN = "BananaGrasp/Lift-HiddenTarget-v4"
 
 
 def test_every_variation_names_its_family_and_env_id() -> None:
@@ -40,8 +40,8 @@ def test_every_variation_names_its_family_and_env_id() -> None:
         if family(variation) == "lift":
             assert variation_env_id(variation, "train") in ENV_IDS
         else:
-            assert variation_env_id(variation, "train") == "BananaGrasp/Lift-HiddenTarget-v3"
-    assert variation_env_id("hidden-target", "heldout") == "BananaGrasp/Lift-HiddenTarget-HeldOut-v3"
+            assert variation_env_id(variation, "train") == "BananaGrasp/Lift-HiddenTarget-v4"
+    assert variation_env_id("hidden-target", "heldout") == "BananaGrasp/Lift-HiddenTarget-HeldOut-v4"
     assert set(HIDDEN_TARGET_IDS) == {variation_env_id("hidden-target", s) for s in ("train", "heldout")}
 
 
@@ -107,11 +107,11 @@ def test_hidden_tiny_run_writes_its_report(hidden_run: Path) -> None:
     chosen = preset("hidden-tiny")
     report = (hidden_run / "report.md").read_text()
     assert "| learner | role | trained on | own-variation success after k=1 | held-out rules, zero-shot |" in report
-    assert "held-out rules: 2 tasks of `BananaGrasp/Lift-HiddenTarget-HeldOut-v3`" in report
+    assert "held-out rules: 2 tasks of `BananaGrasp/Lift-HiddenTarget-HeldOut-v4`" in report
     for name in chosen.learners:
         assert f"| {name} |" in report
     results = json.loads((hidden_run / "results.json").read_text())
-    assert results["env_id"] == "BananaGrasp/Lift-HiddenTarget-HeldOut-v3"
+    assert results["env_id"] == "BananaGrasp/Lift-HiddenTarget-HeldOut-v4"
     assert results["own_k"] == 1
     assert results["heldout_tasks"] == [t.as_dict() for t in chosen.protocol.evaluation_tasks()]
     assert set(results["meta_gain"]) == {"hidden-rl2", "hidden-reptile"}
@@ -215,7 +215,7 @@ def test_banana_attention_settings_and_errors() -> None:
     with pytest.raises(ValueError, match=r"unknown features_extractor_class 'cnn'; allowed: banana-attention"):
         algo_settings({"policy_kwargs": {"features_extractor_class": "cnn"}})
     with pytest.raises(ValueError, match=r"needs both bananas' keys; missing: banana_a_pos"):
-        BananaAttention(gym.make("BananaGrasp/Lift-v2").observation_space)
+        BananaAttention(gym.make("BananaGrasp/Lift-v3").observation_space)
     for name in ("hidden-yellow-specialist", "hidden-blue-specialist", "hidden-multi-task", "hidden-rl2",
                  "hidden-reptile"):  # fmt: skip
         assert registry.learner(name).hyperparameters.endswith("-bananas")

@@ -25,6 +25,7 @@ from banana_grasp.envs import (
     HIDDEN_TARGET_IDS,
     MAX_EPISODE_STEPS,
     V2_HIDDEN_TARGET_IDS,
+    V3_HIDDEN_TARGET_IDS,
     FixedTask,
     HiddenTargetEnv,
     HiddenTargetScene,
@@ -194,24 +195,45 @@ def test_check_env_pixels() -> None:
 
 def test_ids_are_registered_apart_from_the_lift_ids() -> None:
     assert HIDDEN_TARGET_IDS == {
-        "BananaGrasp/Lift-HiddenTarget-v3": "train",
-        "BananaGrasp/Lift-HiddenTarget-HeldOut-v3": "heldout",
+        "BananaGrasp/Lift-HiddenTarget-v4": "train",
+        "BananaGrasp/Lift-HiddenTarget-HeldOut-v4": "heldout",
     }
-    assert V2_HIDDEN_TARGET_IDS == {
-        "BananaGrasp/Lift-HiddenTarget-v2": "train",
-        "BananaGrasp/Lift-HiddenTarget-HeldOut-v2": "heldout",
-    }
-    assert not set(HIDDEN_TARGET_IDS | V2_HIDDEN_TARGET_IDS) & set(ENV_IDS)
-    for env_id, split in (HIDDEN_TARGET_IDS | V2_HIDDEN_TARGET_IDS).items():
-        env = gym.make(env_id)
-        # v3: reach for the nearer banana, grasp and lift for the target; v2: all for either banana.
-        assert env.unwrapped._shaping == ("grasp-target" if env_id.endswith("v3") else "either")
+    for version, older in (("v3", V3_HIDDEN_TARGET_IDS), ("v2", V2_HIDDEN_TARGET_IDS)):
+        assert older == {env_id.replace("-v4", f"-{version}"): split for env_id, split in HIDDEN_TARGET_IDS.items()}
+    every = HIDDEN_TARGET_IDS | V3_HIDDEN_TARGET_IDS | V2_HIDDEN_TARGET_IDS
+    assert not set(every) & set(ENV_IDS)
+    for env_id, split in every.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # gymnasium: the v2 and v3 ids are out of date
+            env = gym.make(env_id)
+        # v3 on: reach for the nearer banana, grasp and lift for the target; v2: all for either banana.
+        assert env.unwrapped._shaping == ("either" if env_id.endswith("v2") else "grasp-target")
+        # v4 bounds the gripper's position and yaw, as the lift ids' v3.
+        assert np.all(np.isfinite(env.observation_space["gripper_pos"].high)) == env_id.endswith("v4")
         assert env.spec.max_episode_steps == MAX_EPISODE_STEPS
         unwrapped = env.unwrapped
         assert isinstance(unwrapped, HiddenTargetEnv) and unwrapped.split == split
         # The lift env's v2 physics: 4 ms x 10 substeps, 0.04 s a step.
         assert (unwrapped.model.opt.timestep, unwrapped._frame_skip) == (0.004, 10)
         assert unwrapped.dt == pytest.approx(0.04) and unwrapped.metadata["render_fps"] == 25
+
+
+def test_v4_bounds_the_gripper_as_the_lift_env_and_steps_as_v3() -> None:
+    lift = gym.make("BananaGrasp/Lift-Both-v3").observation_space
+    with pytest.warns(DeprecationWarning, match="out of date"):
+        v3 = gym.make("BananaGrasp/Lift-HiddenTarget-v3")
+    v4 = gym.make(IDS[0])
+    for key in PROPRIO_KEYS:
+        assert v4.observation_space[key] == lift[key]
+    rng = np.random.default_rng(3)
+    actions = rng.uniform(-1, 1, (MAX_EPISODE_STEPS, 5)).astype(np.float32)
+    for env in (v3, v4):
+        env.reset(seed=5)
+    for action in actions:
+        obs3, reward3, *_ = v3.step(action)
+        obs4, reward4, *_ = v4.step(action)
+        assert reward3 == reward4 and all(np.array_equal(obs3[k], obs4[k]) for k in obs3)
+        assert v4.observation_space.contains(obs4)
 
 
 def test_scene_shares_the_lift_scene() -> None:
@@ -364,7 +386,7 @@ def test_observation_is_the_scene_whatever_the_rule() -> None:
     """One scene under two rules (one makes banana a the target, the other banana b): the same
     actions give bit-identical observations; only the rewards and is_success differ (with
     ``shaping="target"`` every term follows the target; v2's shaped terms, paid for either
-    banana, are equal; v3's reach, paid for the nearer banana, is equal)."""
+    banana, are equal; from v3 on, reach, paid for the nearer banana, is equal)."""
     rule_a, rule_b, scene = scene_with_two_rules("train", seed=1)
     env = gym.make(IDS[0], shaping="target")
     (obs_a, info_a), traj_a = rollout(env, seed=3, options={"task": rule_a, "scene": scene}, aim="a")
@@ -381,10 +403,12 @@ def test_observation_is_the_scene_whatever_the_rule() -> None:
         assert i_b["reward_terms"]["grasp"] == i_b["reward_terms"]["lift"] == 0.0  # banana a is held, b pays
     assert traj_a[-1][5]["is_success"] and traj_a[-1][5]["lifted"] == "a"
     assert sum(step[2] for step in traj_a) > sum(step[2] for step in traj_b) + 100
-    # The v2 ids pay the shaped terms for either banana: equal under both rules. The v3 ids pay
-    # reach for the nearer banana (equal under both rules), grasp and lift for the target only.
+    # The v2 ids pay the shaped terms for either banana: equal under both rules. The current ids
+    # pay reach for the nearer banana (equal under both rules), grasp and lift for the target only.
     for env_id in ("BananaGrasp/Lift-HiddenTarget-v2", IDS[0]):
-        env = gym.make(env_id)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # gymnasium: v2 is out of date
+            env = gym.make(env_id)
         _, traj_a = rollout(env, seed=3, options={"task": rule_a, "scene": scene}, actions=actions)
         _, traj_b = rollout(env, seed=3, options={"task": rule_b, "scene": scene}, actions=actions)
         equal = ("reach", "grasp", "lift") if env_id.endswith("v2") else ("reach",)
@@ -395,7 +419,7 @@ def test_observation_is_the_scene_whatever_the_rule() -> None:
                 assert r_a - i_a["reward_terms"]["success"] == pytest.approx(r_b - i_b["reward_terms"]["success"])
             else:  # banana a, held, pays only under rule a
                 assert i_b["reward_terms"]["grasp"] == i_b["reward_terms"]["lift"] == 0.0
-        if env_id.endswith("v3"):
+        if env_id == IDS[0]:
             assert max(step[5]["reward_terms"]["grasp"] for step in traj_a) == GRASP_W
 
 
@@ -445,7 +469,7 @@ def test_banana_observation_is_the_lift_env_format() -> None:
     env = gym.make(IDS[0])
     obs, _ = env.reset(seed=0)
     unwrapped = env.unwrapped
-    lift_space = gym.make("BananaGrasp/Lift-Both-v2").observation_space
+    lift_space = gym.make("BananaGrasp/Lift-Both-v3").observation_space
     for slot in SLOTS:
         view = unwrapped.banana_observation(slot)
         assert tuple(view) == LIFT_STATE_KEYS and lift_space.contains(view)

@@ -1,6 +1,6 @@
 """The project's PPO settings in the form rl-zoo3 reads, for every registered id.
 
-``python -m rl_zoo3.train --algo ppo --env BananaGrasp/Lift-Position-v2 --gym-packages
+``python -m rl_zoo3.train --algo ppo --env BananaGrasp/Lift-Position-v3 --gym-packages
 banana_grasp.envs --conf-file banana_grasp.agents.learners.zoo_hyperparams`` trains with
 the settings of ``config/hyperparams.yaml`` (``ppo``): ``MultiInputPolicy``, the network,
 rollout and update settings, and VecNormalize with the project's epsilon and with the keys
