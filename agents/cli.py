@@ -56,10 +56,11 @@ def _train(args: argparse.Namespace) -> None:
     files = RunLayout(args.out).learner(spec.name, args.seed)
     settings = TrainSettings(trial_episodes=protocol.trial_episodes, position_layout=protocol.position_layout,
                              checkpoint_every=args.checkpoint_every, progress_bar=not args.quiet,
-                             own_k=protocol.own_k)  # fmt: skip
+                             own_k=protocol.own_k, stop_at_success=args.stop_at_success)  # fmt: skip
     meta = train(spec, args.seed, steps, files.folder, settings)
     print(f"saved {files.folder}")
-    print(json.dumps({k: meta[k] for k in ("learner", "seed", "steps", "final_train_success", "wall_seconds")}))
+    keys = ("learner", "seed", "steps", "final_train_success", "stopped_at_success", "wall_seconds")
+    print(json.dumps({k: meta[k] for k in keys}))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -122,6 +123,13 @@ def _add_protocol_flags(p: argparse.ArgumentParser, names: tuple[str, ...]) -> N
                        help=PROTOCOL_FLAGS[name] + " (default: the preset's)")  # fmt: skip
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in (0, 1]; got {text}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="banana-grasp", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -149,6 +157,9 @@ def parser() -> argparse.ArgumentParser:
                    "the learner goes to OUT/learners/<learner>/seed<seed>")  # fmt: skip
     _add_protocol_flags(p, ("k", "position_layout"))
     p.add_argument("--checkpoint-every", type=int, default=20_000, help="env steps between checkpoints (default 20000)")
+    p.add_argument("--stop-at-success", type=_fraction, metavar="FRACTION",
+                   help="stop once the deterministic policy succeeds this often on its training tasks "
+                   "(learners/stopping.py; default: train the whole budget)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 

@@ -11,6 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
 from banana_grasp.agents.common.variations import family, pinned_rule, variation_env_id
+from banana_grasp.agents.learners.pixels import PIXEL_KWARGS, STATE_PREFIX, PrivilegedState
 from banana_grasp.agents.learners.registry import LearnerSpec
 from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Greyscale, Task, Trial
 
@@ -42,11 +43,14 @@ def env_factory(
     trial_episodes: int = 1,
     render: bool = False,
 ) -> Callable[[], gym.Env]:
-    """A function making one env as ``learner`` sees it: greyscale if it is, RL^2's trials of
+    """A function making one env as ``learner`` sees it: pixels (with the privileged state
+    under ``state_*``) or state, greyscale if it is, RL^2's trials of
     ``trial_episodes`` episodes if it adapts in context, ``task`` pinned if given."""
 
     def make() -> gym.Env:
         kwargs = {"render_mode": "rgb_array"} if render else {}
+        if learner.observation == "pixels":
+            kwargs.update(PIXEL_KWARGS)
         id_ = variation_env_id(tasks.variation, tasks.split)
         if family(tasks.variation) == "lift":
             env = gym.make(id_, position_layout=tasks.position_layout, **kwargs)
@@ -59,6 +63,8 @@ def env_factory(
             env = FixedTask(env, task)
         if learner.greyscale:
             env = Greyscale(env)
+        if learner.observation == "pixels":
+            env = PrivilegedState(env, gym.make(id_).observation_space)
         if learner.in_context:  # every episode padded to its full length: trials of fixed length
             env = Trial(PadEpisode(env, MAX_EPISODE_STEPS), trial_episodes)
         return env
@@ -132,7 +138,13 @@ def make_vec(factory: Callable[[], gym.Env] | list[Callable[[], gym.Env]], seeds
 
 
 def normalized_keys(observation_space: spaces.Dict, all_keys: bool = False) -> list[str]:
-    return [key for key in observation_space.spaces if all_keys or key not in RAW_KEYS]
+    """The keys VecNormalize normalises: all but images and, unless ``all_keys``, ``RAW_KEYS``
+    (also under a pixel learner's ``state_`` prefix)."""
+    return [
+        key
+        for key in observation_space.spaces
+        if key != "pixels" and (all_keys or key.removeprefix(STATE_PREFIX) not in RAW_KEYS)
+    ]
 
 
 class EvalEnvs:

@@ -19,15 +19,25 @@ from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.envs import EvalEnvs, PadEpisode, lifted_role, make_vec, run_episode
 from banana_grasp.agents.learners.objects import algo_settings
+from banana_grasp.agents.learners.pixels import AsymmetricPolicy
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, train_sb3
 from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Task
 
 POLICY = "MultiInputPolicy"
+POLICIES = {"multi-input": POLICY, "asymmetric": AsymmetricPolicy}  # a set's `policy` (default multi-input)
+
+
+def policy_of(learner: LearnerSpec):
+    """The policy (class or SB3 name) of ``learner``'s hyperparameter set."""
+    name = hyperparameters(learner.hyperparameters).get("policy", "multi-input")
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r} in set {learner.hyperparameters!r}; allowed: {', '.join(POLICIES)}")
+    return POLICIES[name]
 
 
 def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
-    return train_sb3(learner, seed, steps, files, settings, PPO, POLICY)
+    return train_sb3(learner, seed, steps, files, settings, PPO, policy_of(learner))
 
 
 def pinned_envs(envs: EvalEnvs, tasks: list[Task], normalize: VecNormalize) -> tuple[VecNormalize, list[FixedTask]]:
@@ -95,7 +105,7 @@ class FineTuner:
             algo = {**self.algo, "n_steps": n_steps,
                     "batch_size": min(n_steps, self.settings["batch_size"]), "n_epochs": self.settings["n_epochs"],
                     "learning_rate": self.settings["learning_rate"]}  # fmt: skip
-            self._tuners[key] = PPO(POLICY, venv, device="cpu", verbose=0, **algo)
+            self._tuners[key] = PPO(policy_of(self.learner), venv, device="cpu", verbose=0, **algo)
         return self._tuners[key]
 
     def _one_task(self, full: DictRolloutBuffer, i: int, k: int) -> DictRolloutBuffer:
@@ -127,7 +137,8 @@ class FineTuner:
         successes = _EpisodeSuccesses(len(tasks))
         _, callback = tuner._setup_learn(k * MAX_EPISODE_STEPS * len(tasks), successes)
         full = tuner.rollout_buffer
-        tuner.collect_rollouts(venv, callback, full, n_rollout_steps=k * MAX_EPISODE_STEPS)
+        # tuner.env: venv as PPO wraps it (pixel learners: images made channel-first)
+        tuner.collect_rollouts(tuner.env, callback, full, n_rollout_steps=k * MAX_EPISODE_STEPS)
         adapted = []
         for i in range(len(tasks)):
             policy = tuner.policy
@@ -168,9 +179,12 @@ class PolicyAgent:
         if k == 0:
             return
         if self._tuner is None:
-            overrides = read_json(self.files.meta).get("algo_overrides", {})
-            self._tuner = FineTuner(self._envs, self.normalize, self._finetune, overrides)
+            self._tuner = FineTuner(self._envs, self.normalize, self._finetune, self.finetune_overrides())
         self.model.policy.load_state_dict(self._tuner(self._trained_state, task, k, seed))
+
+    def finetune_overrides(self) -> dict:
+        """The algorithm settings the learner was trained with, beyond its set's (a preset's)."""
+        return read_json(self.files.meta).get("algo_overrides", {})
 
     def act(self, obs: dict) -> np.ndarray:
         batch = {key: value[None] for key, value in self.normalize.normalize_obs(obs).items()}

@@ -33,6 +33,7 @@ class LearnerKind:
     # Adapts in context: trained and evaluated on trials of k + 1 episodes of one task
     # (envs.Trial), so each episode of a trial is scored as well.
     in_context: bool = False
+    pixels_only: bool = False  # its learners must see pixels (LearnerSpec.observation)
 
     def implementation(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -44,11 +45,14 @@ KINDS: dict[str, LearnerKind] = {
         LearnerKind("ppo", "banana_grasp.agents.learners.ppo"),
         LearnerKind("rl2", "banana_grasp.agents.learners.rl2", in_context=True),
         LearnerKind("reptile", "banana_grasp.agents.learners.reptile"),
+        LearnerKind("dagger", "banana_grasp.agents.learners.dagger", pixels_only=True),
+        LearnerKind("dagger-rl2", "banana_grasp.agents.learners.dagger_rl2", in_context=True, pixels_only=True),
         LearnerKind("random", "banana_grasp.agents.learners.random_policy", trained=False),
         LearnerKind("expert", "banana_grasp.agents.learners.expert", trained=False),
     )
 }
 ROLES = ("single-task", "multi-task", "meta", "reference")
+OBSERVATIONS = ("state", "pixels")
 
 
 def kind(name: str) -> LearnerKind:
@@ -66,6 +70,10 @@ class LearnerSpec:
     variation: str
     role: str
     greyscale: bool = False
+    # state: the env's state observation; pixels: 64x64 front-camera images and the gripper's
+    # proprioception (learners/pixels.py), with the privileged state under state_* keys for
+    # a critic or a teacher, never for the actor.
+    observation: str = "state"
     hyperparameters: str | None = None
     normalize_all_keys: bool = False  # ablation: normalise colour too (see envs.RAW_KEYS)
 
@@ -74,9 +82,12 @@ class LearnerSpec:
             ("kind", self.kind, tuple(KINDS)),
             ("variation", self.variation, VARIATIONS),
             ("role", self.role, ROLES),
+            ("observation", self.observation, OBSERVATIONS),
         ):
             if value not in allowed:
                 raise ValueError(f"learner {self.name!r}: unknown {label} {value!r}; allowed: {', '.join(allowed)}")
+        if KINDS[self.kind].pixels_only and self.observation != "pixels":
+            raise ValueError(f"learner {self.name!r}: kind {self.kind!r} learns from pixels; set observation: pixels")
         if self.trained and self.hyperparameters is None:
             raise ValueError(f"learner {self.name!r} of kind {self.kind!r} is trained: name its hyperparameters")
 

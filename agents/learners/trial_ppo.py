@@ -33,7 +33,7 @@ from torch.distributions import Normal
 from banana_grasp.agents.learners.objects import BananaAttention
 
 
-def _mlp(n_in: int, widths: list[int], n_out: int, out_gain: float) -> nn.Sequential:
+def mlp(n_in: int, widths: list[int], n_out: int, out_gain: float) -> nn.Sequential:
     layers: list[nn.Module] = []
     for width in widths:
         layers += [nn.Linear(n_in, width), nn.Tanh()]
@@ -82,8 +82,8 @@ class LSTMPolicy(BasePolicy):
         else:
             sizes = (obs_dim, obs_dim + hidden_size)
         self.lstm = nn.LSTM(sizes[0], hidden_size)
-        self.actor = _mlp(sizes[1], self.net_arch, n_actions, out_gain=0.01)
-        self.critic = _mlp(sizes[1], self.net_arch, 1, out_gain=1.0)
+        self.actor = mlp(sizes[1], self.net_arch, n_actions, out_gain=0.01)
+        self.critic = mlp(sizes[1], self.net_arch, 1, out_gain=1.0)
         self.log_std = nn.Parameter(th.full((n_actions,), float(log_std_init)))
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 

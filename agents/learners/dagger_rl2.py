@@ -1,0 +1,141 @@
+"""A pixel RL^2 learner distilled from a state RL^2 learner (DAgger over whole trials).
+
+As ``learners/dagger.py``, for a learner that adapts in context: the teacher is a state
+learner of kind ``rl2`` on the same variation, trained on the same trials (k + 1 episodes of
+one task); the student is RL^2's recurrent policy on pixels (``pixels.PixelLSTMPolicy``). In
+each round every env plays whole trials; the teacher's memory follows the trajectory the
+student's actions make (round 0: the teacher's own, with action noise), and every step is
+labelled with the teacher's deterministic action and value. The student is fitted on whole
+trials through its LSTM, as RL^2 trains, so it learns to carry what an episode of the trial
+showed into the next one as the teacher does. Saved as a ``trial_ppo.TrialPPO`` model and
+evaluated as RL^2 (``rl2.RL2Agent``: the adaptation episodes are played in the trial, no
+weight changes).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from stable_baselines3.common.utils import obs_as_tensor
+
+from banana_grasp.agents.common.curves import append_curve, truncate_curve
+from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.common.seeding import SeedStreams
+from banana_grasp.agents.learners.checkpoints import finish
+from banana_grasp.agents.learners.dagger import settings_of, share_statistics, train_teacher
+from banana_grasp.agents.learners.envs import env_factory, make_vec
+from banana_grasp.agents.learners.pixels import STATE_PREFIX, PixelLSTMPolicy
+from banana_grasp.agents.learners.registry import LearnerSpec
+from banana_grasp.agents.learners.rl2 import load_agent
+from banana_grasp.agents.learners.training import TrainSettings, new_model
+from banana_grasp.agents.learners.trial_ppo import TrialPPO
+from banana_grasp.envs import MAX_EPISODE_STEPS
+
+__all__ = ["load_agent", "train"]
+
+
+def _fit(policy: PixelLSTMPolicy, trials: list[tuple], epochs: int, batch_trials: int,
+         rng: np.random.Generator) -> float:  # fmt: skip
+    """``epochs`` passes over all trials so far, ``batch_trials`` whole trials per minibatch
+    through the LSTM: mean squared error of the mean action and of the value against the
+    teacher's. ``trials``: (observations (time, trials, ...), actions, values) per round."""
+    index = [(r, i) for r, (_, actions, _) in enumerate(trials) for i in range(actions.shape[1])]
+    policy.set_training_mode(True)
+    total, count = 0.0, 0
+    for _ in range(epochs):
+        total, count = 0.0, 0
+        for start in range(0, len(index), batch_trials):
+            chosen = [index[j] for j in rng.permutation(len(index))[start : start + batch_trials]]
+            obs = {k: np.concatenate([trials[r][0][k][:, i : i + 1] for r, i in chosen], axis=1) for k in policy.keys}
+            actions = np.concatenate([trials[r][1][:, i : i + 1] for r, i in chosen], axis=1)
+            values = np.concatenate([trials[r][2][:, i : i + 1] for r, i in chosen], axis=1)
+            mean, value, _ = policy.forward_trials(policy.flatten(obs_as_tensor(obs, "cpu")))
+            loss = torch.nn.functional.mse_loss(mean, torch.as_tensor(actions))
+            loss = loss + torch.nn.functional.mse_loss(value, torch.as_tensor(values))
+            policy.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+            policy.optimizer.step()
+            total, count = total + float(loss.detach()) * len(chosen), count + len(chosen)
+    policy.set_training_mode(False)
+    return total / max(count, 1)
+
+
+def _play_trials(env, teacher, teacher_keys, student, teacher_acts, noise, trial_steps, rng, successes) -> tuple:
+    """One trial on every env of ``env``: the observations, the teacher's actions and values
+    (time, env, ...). The teacher acts (with noise) if ``teacher_acts``, else the student
+    (its mean action); each keeps its own memory along the trajectory."""
+    obs = env.reset()
+    columns: dict[str, list] = {"obs": [], "actions": [], "values": []}
+    teacher_memory = student_memory = None
+    for _ in range(trial_steps):
+        view = {k: obs[k] if k.startswith("prev_") else obs[STATE_PREFIX + k] for k in teacher_keys}
+        with torch.no_grad():
+            x = teacher.policy.flatten(obs_as_tensor(view, "cpu"))
+            label, value, teacher_memory = teacher.policy.forward_trials(x[None], teacher_memory)
+            label = np.clip(label[0].numpy(), -1.0, 1.0)
+            if teacher_acts:
+                act = np.clip(label + rng.normal(0.0, noise, label.shape), -1.0, 1.0)
+            else:
+                mean, _, student_memory = student.forward_trials(student.flatten(obs_as_tensor(obs, "cpu"))[None],
+                                                                 student_memory)  # fmt: skip
+                act = np.clip(mean[0].numpy(), -1.0, 1.0)
+        columns["obs"].append(obs)
+        columns["actions"].append(label.astype(np.float32))
+        columns["values"].append(value[0].numpy().astype(np.float32))
+        obs, _, dones, infos = env.step(act)
+        successes += [bool(info["trial_successes"][-1]) for info, done in zip(infos, dones) if done]
+    stacked = {k: np.stack([o[k] for o in columns["obs"]]) for k in columns["obs"][0]}
+    return stacked, np.stack(columns["actions"]), np.stack(columns["values"])
+
+
+def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
+    started = time.perf_counter()
+    dagger, teacher_settings = settings_of(learner, settings.algo_overrides)
+    teacher_meta, teacher, teacher_norm = train_teacher(learner, seed, files, settings, teacher_settings, TrialPPO)
+    trial_steps = settings.trial_episodes * MAX_EPISODE_STEPS
+    streams = SeedStreams(seed)
+    factory = env_factory(learner, settings.train_tasks(learner), trial_episodes=settings.trial_episodes)
+    if dagger["trials_per_round"] % dagger["envs"]:
+        raise ValueError(
+            f"trials_per_round ({dagger['trials_per_round']}) must be a multiple of envs ({dagger['envs']})"
+        )
+    venv = make_vec(factory, streams.envs(dagger["envs"]))
+    model = new_model(learner, TrialPPO, PixelLSTMPolicy, venv, seed, None, n_steps=trial_steps)
+    normalize = model.get_vec_normalize_env()
+    share_statistics(normalize, teacher_norm)
+    for group in model.policy.optimizer.param_groups:
+        group["lr"] = dagger["learning_rate"]
+    env = model.env  # images channel-first, as the policy reads them
+    teacher_keys = list(teacher.observation_space.spaces)
+    rng = np.random.default_rng(streams.policy())
+    check = settings.success_check(learner, seed, files)
+    truncate_curve(files.curve, 0)
+    wall_before, clock = float(teacher_meta["wall_seconds"]), time.perf_counter()
+    trials, stopped, round_, loss = [], False, 0, float("nan")
+    while model.num_timesteps < steps:
+        successes: list[bool] = []
+        for _ in range(dagger["trials_per_round"] // env.num_envs):  # whole trials on every env
+            trials.append(_play_trials(env, teacher, teacher_keys, model.policy, round_ == 0, dagger["noise"],
+                                       trial_steps, rng, successes))  # fmt: skip
+        round_steps = trial_steps * env.num_envs * (dagger["trials_per_round"] // env.num_envs)
+        model.num_timesteps += round_steps
+        loss = _fit(model.policy, trials, dagger["epochs"], dagger["batch_trials"], rng)
+        round_ += 1
+        wall = wall_before + time.perf_counter() - clock
+        append_curve(files.curve, (model.num_timesteps, float(np.mean(successes)), len(successes), round(wall, 2)))
+        if settings.on_rollout is not None:
+            settings.on_rollout(model.num_timesteps)
+        if check is not None and check(model, model.num_timesteps):
+            stopped = True
+            break
+    extra = {"success_checks": check.checks} if check is not None else {}
+    if check is not None:
+        check.close()
+    record = {k: teacher_meta[k] for k in ("steps", "wall_seconds", "final_train_success", "stopped_at_success")}
+    return finish(learner, seed, model, files, started, settings.algo_overrides,
+                  stopped_at_success=settings.stop_at_success if stopped else None,
+                  teacher={"learner": f"{learner.name}-teacher", **record}, dagger_rounds=round_,
+                  last_loss=round(loss, 5), trial_episodes=settings.trial_episodes, **extra)  # fmt: skip
