@@ -42,8 +42,9 @@ from banana_grasp.agents.learners.ppo import PolicyAgent, policy_of
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, new_model
 from banana_grasp.agents.learners.training import train as train_learner
+from banana_grasp.envs import MAX_EPISODE_STEPS
 
-__all__ = ["load_agent", "settings_of", "share_statistics", "teacher_spec", "train", "train_teacher"]
+__all__ = ["Rounds", "load_agent", "settings_of", "share_statistics", "teacher_spec", "train", "train_teacher"]
 
 
 def teacher_spec(learner: LearnerSpec) -> LearnerSpec:
@@ -145,8 +146,46 @@ def _fit(policy: AsymmetricPolicy, data: _Data, epochs: int, batch_size: int, rn
     return total / n
 
 
+class Rounds:
+    """A student's training record: a curve row per DAgger round (wall time counted from the
+    teacher's), the run's progress callback, the success check that stops the training, and
+    the finished learner's files."""
+
+    def __init__(self, learner: LearnerSpec, seed: int, files: LearnerFiles, settings: TrainSettings,
+                 teacher_meta: dict) -> None:  # fmt: skip
+        self.learner, self.seed, self.files, self.settings = learner, seed, files, settings
+        self.teacher_meta = teacher_meta
+        self.started = time.perf_counter()
+        self.check = settings.success_check(learner, seed, files)
+        truncate_curve(files.curve, 0)
+        self.wall_before = float(teacher_meta["wall_seconds"])
+        self.count, self.stopped, self.loss = 0, False, float("nan")
+
+    def end(self, model, successes: list[bool], loss: float) -> bool:
+        """Record a finished round; True once the student passes its success check (asked after
+        each round: the student, deterministic, as the report scores it)."""
+        self.count, self.loss = self.count + 1, loss
+        wall = self.wall_before + time.perf_counter() - self.started
+        rate = float(np.mean(successes)) if successes else float("nan")
+        append_curve(self.files.curve, (model.num_timesteps, rate, len(successes), round(wall, 2)))
+        if self.settings.on_rollout is not None:
+            self.settings.on_rollout(model.num_timesteps)
+        self.stopped = self.check is not None and self.check(model, model.num_timesteps)
+        return self.stopped
+
+    def finish(self, model, **extra) -> dict:
+        """Save the student and its ``meta.json`` (with the teacher's record)."""
+        if self.check is not None:
+            extra["success_checks"] = self.check.checks
+            self.check.close()
+        keys = ("steps", "wall_seconds", "final_train_success", "stopped_at_success")
+        teacher = {"learner": teacher_spec(self.learner).name, **{k: self.teacher_meta[k] for k in keys}}
+        return finish(self.learner, self.seed, model, self.files, self.started, self.settings.algo_overrides,
+                      stopped_at_success=self.settings.stop_at_success if self.stopped else None,
+                      teacher=teacher, dagger_rounds=self.count, last_loss=round(self.loss, 5), **extra)  # fmt: skip
+
+
 def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
-    started = time.perf_counter()
     hp = hyperparameters(learner.hyperparameters)
     dagger, teacher_settings = settings_of(learner, settings.algo_overrides)
     teacher_meta, teacher, teacher_norm = train_teacher(learner, seed, files, settings, teacher_settings)
@@ -159,15 +198,12 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     for group in model.policy.optimizer.param_groups:
         group["lr"] = dagger["learning_rate"]
     rng = np.random.default_rng(streams.policy())
-    check = settings.success_check(learner, seed, files)
-    truncate_curve(files.curve, 0)
-    wall_before, clock = float(teacher_meta["wall_seconds"]), time.perf_counter()
-    data, stopped, round_, loss = _Data(), False, 0, float("nan")
-    rounds_steps = dagger["episodes_per_round"] * 100  # whole episodes of the time limit, over the envs
+    rounds, data = Rounds(learner, seed, files, settings, teacher_meta), _Data()
+    round_steps = dagger["episodes_per_round"] * MAX_EPISODE_STEPS  # whole episodes' worth, over the envs
     obs = normalize.reset()
     while model.num_timesteps < steps:
         successes: list[bool] = []
-        for _ in range(rounds_steps // normalize.num_envs):
+        for _ in range(round_steps // normalize.num_envs):
             view = _teacher_view(obs, keys)
             with torch.no_grad():
                 label, _ = teacher.predict(view, deterministic=True)
@@ -175,34 +211,16 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
                 value = teacher.policy.predict_values(tensor).numpy()
             label = np.clip(label, -1.0, 1.0)
             data.add(obs, label.astype(np.float32), value.astype(np.float32))
-            if round_ == 0:  # the teacher, with noise
+            if rounds.count == 0:  # the teacher, with noise
                 act = np.clip(label + rng.normal(0.0, dagger["noise"], label.shape), -1.0, 1.0)
             else:
                 act, _ = model.predict(obs, deterministic=True)
             obs, _, dones, infos = normalize.step(act)
             successes += [bool(info.get("is_success")) for info, done in zip(infos, dones) if done]
-        model.num_timesteps += rounds_steps
-        loss = _fit(model.policy, data, dagger["epochs"], dagger["batch_size"], rng)
-        round_ += 1
-        wall = wall_before + time.perf_counter() - clock
-        rate = float(np.mean(successes)) if successes else float("nan")
-        append_curve(files.curve, (model.num_timesteps, rate, len(successes), round(wall, 2)))
-        if settings.on_rollout is not None:
-            settings.on_rollout(model.num_timesteps)
-        # Checked after each round: the student, deterministic, as the report scores it.
-        if check is not None and check(model, model.num_timesteps):
-            stopped = True
+        model.num_timesteps += round_steps
+        if rounds.end(model, successes, _fit(model.policy, data, dagger["epochs"], dagger["batch_size"], rng)):
             break
-    extra = {"success_checks": check.checks} if check is not None else {}
-    if check is not None:
-        check.close()
-    teacher_record = {
-        k: teacher_meta[k] for k in ("steps", "wall_seconds", "final_train_success", "stopped_at_success")
-    }
-    return finish(learner, seed, model, files, started, settings.algo_overrides,
-                  stopped_at_success=settings.stop_at_success if stopped else None,
-                  teacher={"learner": teacher_spec(learner).name, **teacher_record}, dagger_rounds=round_,
-                  last_loss=round(loss, 5), **extra)  # fmt: skip
+    return rounds.finish(model)
 
 
 class StudentAgent(PolicyAgent):

@@ -14,17 +14,13 @@ weight changes).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 from stable_baselines3.common.utils import obs_as_tensor
 
-from banana_grasp.agents.common.curves import append_curve, truncate_curve
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.common.seeding import SeedStreams
-from banana_grasp.agents.learners.checkpoints import finish
-from banana_grasp.agents.learners.dagger import settings_of, share_statistics, train_teacher
+from banana_grasp.agents.learners.dagger import Rounds, settings_of, share_statistics, train_teacher
 from banana_grasp.agents.learners.envs import env_factory, make_vec
 from banana_grasp.agents.learners.pixels import STATE_PREFIX, PixelLSTMPolicy
 from banana_grasp.agents.learners.registry import LearnerSpec
@@ -92,7 +88,6 @@ def _play_trials(env, teacher, teacher_keys, student, teacher_acts, noise, trial
 
 
 def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
-    started = time.perf_counter()
     dagger, teacher_settings = settings_of(learner, settings.algo_overrides)
     teacher_meta, teacher, teacher_norm = train_teacher(learner, seed, files, settings, teacher_settings, TrialPPO)
     trial_steps = settings.trial_episodes * MAX_EPISODE_STEPS
@@ -111,31 +106,14 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     env = model.env  # images channel-first, as the policy reads them
     teacher_keys = list(teacher.observation_space.spaces)
     rng = np.random.default_rng(streams.policy())
-    check = settings.success_check(learner, seed, files)
-    truncate_curve(files.curve, 0)
-    wall_before, clock = float(teacher_meta["wall_seconds"]), time.perf_counter()
-    trials, stopped, round_, loss = [], False, 0, float("nan")
+    rounds, trials = Rounds(learner, seed, files, settings, teacher_meta), []
+    passes = dagger["trials_per_round"] // env.num_envs  # whole trials on every env, each pass
     while model.num_timesteps < steps:
         successes: list[bool] = []
-        for _ in range(dagger["trials_per_round"] // env.num_envs):  # whole trials on every env
-            trials.append(_play_trials(env, teacher, teacher_keys, model.policy, round_ == 0, dagger["noise"],
+        for _ in range(passes):
+            trials.append(_play_trials(env, teacher, teacher_keys, model.policy, rounds.count == 0, dagger["noise"],
                                        trial_steps, rng, successes))  # fmt: skip
-        round_steps = trial_steps * env.num_envs * (dagger["trials_per_round"] // env.num_envs)
-        model.num_timesteps += round_steps
-        loss = _fit(model.policy, trials, dagger["epochs"], dagger["batch_trials"], rng)
-        round_ += 1
-        wall = wall_before + time.perf_counter() - clock
-        append_curve(files.curve, (model.num_timesteps, float(np.mean(successes)), len(successes), round(wall, 2)))
-        if settings.on_rollout is not None:
-            settings.on_rollout(model.num_timesteps)
-        if check is not None and check(model, model.num_timesteps):
-            stopped = True
+        model.num_timesteps += trial_steps * env.num_envs * passes
+        if rounds.end(model, successes, _fit(model.policy, trials, dagger["epochs"], dagger["batch_trials"], rng)):
             break
-    extra = {"success_checks": check.checks} if check is not None else {}
-    if check is not None:
-        check.close()
-    record = {k: teacher_meta[k] for k in ("steps", "wall_seconds", "final_train_success", "stopped_at_success")}
-    return finish(learner, seed, model, files, started, settings.algo_overrides,
-                  stopped_at_success=settings.stop_at_success if stopped else None,
-                  teacher={"learner": f"{learner.name}-teacher", **record}, dagger_rounds=round_,
-                  last_loss=round(loss, 5), trial_episodes=settings.trial_episodes, **extra)  # fmt: skip
+    return rounds.finish(model, trial_episodes=settings.trial_episodes)
