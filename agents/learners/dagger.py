@@ -109,9 +109,6 @@ class _Data:
         self.actions.append(actions)
         self.values.append(values)
 
-    def __len__(self) -> int:
-        return sum(len(a) for a in self.actions)
-
     def arrays(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         obs = {k: np.concatenate([o[k] for o in self.obs]) for k in self.obs[0]}
         return obs, np.concatenate(self.actions), np.concatenate(self.values)

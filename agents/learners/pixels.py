@@ -10,8 +10,8 @@ actions. The actor's network never reads those keys (:class:`PixelActor` takes o
 Both methods measured (results/NOTES.md, "Pixels: which method") use
 :class:`AsymmetricPolicy`, stable-baselines3's actor-critic with the actor on pixels and
 proprioception (random shifts of the images while training) and the critic on the state:
-trained by PPO end to end (``scripts/measure_pixel_methods.py --method asymmetric``), or
-distilled from a state learner by DAgger (``learners/dagger.py``, the kind the presets use).
+trained by PPO end to end (the learner ``pixel-position-specialist-ppo``, set ``ppo-pixels``),
+or distilled from a state learner by DAgger (``learners/dagger.py``, the kind the presets use).
 """
 
 from __future__ import annotations
@@ -61,6 +61,19 @@ def pixel_env(env_id: str, greyscale: bool, privileged: bool, **kwargs) -> gym.E
     return env
 
 
+def nature_cnn(channels: int) -> nn.Sequential:
+    """The Nature-DQN convolutions (Mnih et al., 2015), flattened: 64x64 images -> 1,024 features."""
+    return nn.Sequential(
+        nn.Conv2d(channels, 32, 8, stride=4),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 4, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, stride=1),
+        nn.ReLU(),
+        nn.Flatten(),
+    )
+
+
 def random_shift(images: torch.Tensor, pad: int = 4) -> torch.Tensor:
     """DrQ's augmentation: pad by replicating the border, then crop back at a random offset
     per image (a shift of up to ``pad`` pixels each way)."""
@@ -84,15 +97,7 @@ class PixelActor(BaseFeaturesExtractor):
         super().__init__(observation_space, features_dim)
         channels = observation_space["pixels"].shape[0]  # channel-first after VecTransposeImage
         self.augment = augment
-        self.cnn = nn.Sequential(
-            nn.Conv2d(channels, 32, 8, stride=4),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2),
-            nn.ReLU(),
-            nn.Conv2d(64, 64, 3, stride=1),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
+        self.cnn = nature_cnn(channels)
         with torch.no_grad():
             n_flat = self.cnn(torch.zeros(1, *observation_space["pixels"].shape)).shape[1]
         n_proprio = sum(int(np.prod(observation_space[k].shape)) for k in PROPRIO_KEYS)
@@ -161,10 +166,7 @@ class PixelLSTMPolicy(LSTMPolicy):
         self.actor_keys = [k for k in self.keys if k != "pixels" and not k.startswith(STATE_PREFIX)]
         self.critic_keys = [k for k in self.keys if k.startswith((STATE_PREFIX, "prev_"))]
         n_actions = int(np.prod(action_space.shape))
-        self.cnn = nn.Sequential(
-            nn.Conv2d(self.image_shape[0], 32, 8, stride=4), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
-            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(), nn.Flatten(),
-        )  # fmt: skip
+        self.cnn = nature_cnn(self.image_shape[0])
         with torch.no_grad():
             n_flat = self.cnn(torch.zeros(1, *self.image_shape)).shape[1]
         self.encode = nn.Sequential(nn.Linear(n_flat, features_dim), nn.ReLU())
