@@ -10,7 +10,7 @@ export MUJOCO_GL ?= egl
 # Debian packages for headless rendering through EGL (Mesa's software renderer).
 SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0
 
-.PHONY: install system-deps quick full test test-fast bench clean
+.PHONY: install system-deps quick full pixels test test-fast bench clean
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -35,6 +35,9 @@ quick: install
 
 full: install
 	$(PY) -m banana_grasp.agents.cli compare --preset full
+
+pixels: install
+	$(PY) -m banana_grasp.agents.cli compare --preset pixels
 
 # pytest-xdist spreads the tests over every core (a module that builds a run or a cluster once
 # keeps its tests on one worker: xdist_group); test-fast leaves out the tests marked slow.

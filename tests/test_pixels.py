@@ -15,9 +15,10 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
-from banana_grasp.agents.learners import dagger, pixels, storage
+from banana_grasp.agents.learners import dagger, dagger_rl2, pixels, storage
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory, normalized_keys
 from banana_grasp.agents.learners.registry import LearnerSpec, learner
+from banana_grasp.agents.learners.training import device_for
 from banana_grasp.agents.protocol.presets import preset
 from banana_grasp.agents.run.compare import compare
 
@@ -155,6 +156,54 @@ def test_a_pixel_learners_env_shows_pixels_and_keeps_the_state_for_the_critic() 
     env = env_factory(spec, EnvSpec("both", "heldout", "interleaved"))()
     obs, _ = env.reset(seed=0)
     assert obs["pixels"].shape == (64, 64, 1) and "state_banana_color" in obs and "banana_color" not in obs
+
+
+def _lstm_policy(space: spaces.Dict) -> pixels.PixelLSTMPolicy:
+    return pixels.PixelLSTMPolicy(space, spaces.Box(-1, 1, (5,), np.float32), lambda _: 3e-4, hidden_size=8,
+                                  net_arch=(16,), features_dim=16)  # fmt: skip
+
+
+def _trials(space: spaces.Dict, steps: int, n: int) -> tuple:
+    """One pass of ``n`` trials of ``steps`` steps, as ``dagger_rl2`` collects them."""
+    space.seed(n)
+    samples = [[space.sample() for _ in range(n)] for _ in range(steps)]
+    obs = {k: np.stack([np.stack([s[k] for s in row]) for row in samples]) for k in space.spaces}
+    return obs, np.zeros((steps, n, 5), np.float32), np.zeros((steps, n), np.float32)
+
+
+def test_the_pixel_rl2_students_value_loss_trains_the_critic_alone() -> None:
+    space = _space()
+    policy = _lstm_policy(space)
+    x = policy.flatten({k: torch.as_tensor(v) for k, v in _trials(space, 3, 2)[0].items()})
+    for shapes_memory in (True, False):
+        policy.zero_grad(set_to_none=True)
+        _, value, _ = policy.forward_trials(x, critic_shapes_memory=shapes_memory)
+        value.sum().backward()
+        assert policy.critic[0].weight.grad is not None
+        reached = [p.grad is not None for p in (*policy.lstm.parameters(), *policy.cnn.parameters())]
+        assert all(reached) if shapes_memory else not any(reached)
+
+
+@pytest.mark.parametrize("passes", [1, 3])
+def test_a_pixel_rl2_round_makes_the_same_number_of_updates_however_much_data(passes: int) -> None:
+    space = _space()
+    policy, steps = _lstm_policy(space), []
+    step = policy.optimizer.step
+    policy.optimizer.step = lambda *a, **k: steps.append(1) or step(*a, **k)
+    trials = [_trials(space, 3, 2) for _ in range(passes)]
+    loss = dagger_rl2._fit(policy, trials, updates=5, batch_trials=4, rng=np.random.default_rng(0))
+    assert len(steps) == 5 and np.isfinite(loss) and not policy.training
+
+
+@pytest.mark.parametrize("gpu", [True, False])
+def test_pixel_learners_train_on_a_gpu_when_there_is_one_and_state_learners_on_the_cpu(monkeypatch, gpu: bool) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    assert (
+        device_for(learner("pixel-rl2"))
+        == device_for(learner("pixel-position-specialist"))
+        == ("cuda" if gpu else "cpu")
+    )
+    assert device_for(learner("position-specialist")) == device_for(learner("rl2")) == "cpu"
 
 
 @pytest.fixture(scope="module")

@@ -133,8 +133,8 @@ def _fit(policy: AsymmetricPolicy, data: _Data, epochs: int, batch_size: int, rn
             actor_features, critic_features = policy.extract_features(batch)  # two extractors
             mean = policy.action_net(policy.mlp_extractor.forward_actor(actor_features))
             value = policy.value_net(policy.mlp_extractor.forward_critic(critic_features))
-            loss = torch.nn.functional.mse_loss(mean, torch.as_tensor(actions[idx]))
-            loss = loss + torch.nn.functional.mse_loss(value, torch.as_tensor(values[idx]))
+            loss = torch.nn.functional.mse_loss(mean, torch.as_tensor(actions[idx], device=policy.device))
+            loss = loss + torch.nn.functional.mse_loss(value, torch.as_tensor(values[idx], device=policy.device))
             policy.optimizer.zero_grad()
             loss.backward()
             policy.optimizer.step()

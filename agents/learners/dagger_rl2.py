@@ -7,7 +7,8 @@ each round every env plays whole trials; the teacher's memory follows the trajec
 student's actions make (round 0: the teacher's own, with action noise), and every step is
 labelled with the teacher's deterministic action and value. The student is fitted on whole
 trials through its LSTM, as RL^2 trains, so it learns to carry what an episode of the trial
-showed into the next one as the teacher does. Saved as a ``trial_ppo.TrialPPO`` model and
+showed into the next one as the teacher does: each round makes a fixed number of updates on
+trials drawn from all so far, so a round costs the same however much data there is. Saved as a ``trial_ppo.TrialPPO`` model and
 evaluated as RL^2 (``rl2.RL2Agent``: the adaptation episodes are played in the trial, no
 weight changes).
 """
@@ -32,31 +33,31 @@ from banana_grasp.envs import MAX_EPISODE_STEPS
 __all__ = ["load_agent", "train"]
 
 
-def _fit(policy: PixelLSTMPolicy, trials: list[tuple], epochs: int, batch_trials: int,
+def _fit(policy: PixelLSTMPolicy, trials: list[tuple], updates: int, batch_trials: int,
          rng: np.random.Generator) -> float:  # fmt: skip
-    """``epochs`` passes over all trials so far, ``batch_trials`` whole trials per minibatch
-    through the LSTM: mean squared error of the mean action and of the value against the
-    teacher's. ``trials``: (observations (time, trials, ...), actions, values) per round."""
+    """``updates`` minibatches, each of ``batch_trials`` whole trials drawn at random from all
+    trials so far, through the LSTM: mean squared error of the mean action and of the value
+    against the teacher's (the value loss trains the critic's head alone: the memory and the
+    encoder are the actor's). A round costs the same however much data there is.
+    ``trials``: (observations (time, trials, ...), actions, values) per pass of the envs."""
     index = [(r, i) for r, (_, actions, _) in enumerate(trials) for i in range(actions.shape[1])]
+    device, total = policy.device, 0.0
     policy.set_training_mode(True)
-    total, count = 0.0, 0
-    for _ in range(epochs):
-        total, count = 0.0, 0
-        for start in range(0, len(index), batch_trials):
-            chosen = [index[j] for j in rng.permutation(len(index))[start : start + batch_trials]]
-            obs = {k: np.concatenate([trials[r][0][k][:, i : i + 1] for r, i in chosen], axis=1) for k in policy.keys}
-            actions = np.concatenate([trials[r][1][:, i : i + 1] for r, i in chosen], axis=1)
-            values = np.concatenate([trials[r][2][:, i : i + 1] for r, i in chosen], axis=1)
-            mean, value, _ = policy.forward_trials(policy.flatten(obs_as_tensor(obs, "cpu")))
-            loss = torch.nn.functional.mse_loss(mean, torch.as_tensor(actions))
-            loss = loss + torch.nn.functional.mse_loss(value, torch.as_tensor(values))
-            policy.optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
-            policy.optimizer.step()
-            total, count = total + float(loss.detach()) * len(chosen), count + len(chosen)
+    for _ in range(updates):
+        chosen = [index[j] for j in rng.choice(len(index), size=min(batch_trials, len(index)), replace=False)]
+        obs = {k: np.concatenate([trials[r][0][k][:, i : i + 1] for r, i in chosen], axis=1) for k in policy.keys}
+        actions = np.concatenate([trials[r][1][:, i : i + 1] for r, i in chosen], axis=1)
+        values = np.concatenate([trials[r][2][:, i : i + 1] for r, i in chosen], axis=1)
+        mean, value, _ = policy.forward_trials(policy.flatten(obs_as_tensor(obs, device)), critic_shapes_memory=False)
+        loss = torch.nn.functional.mse_loss(mean, torch.as_tensor(actions, device=device))
+        loss = loss + torch.nn.functional.mse_loss(value, torch.as_tensor(values, device=device))
+        policy.optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+        policy.optimizer.step()
+        total += float(loss.detach())
     policy.set_training_mode(False)
-    return total / max(count, 1)
+    return total / max(updates, 1)
 
 
 def _play_trials(env, teacher, teacher_keys, student, teacher_acts, noise, trial_steps, rng, successes) -> tuple:
@@ -75,9 +76,9 @@ def _play_trials(env, teacher, teacher_keys, student, teacher_acts, noise, trial
             if teacher_acts:
                 act = np.clip(label + rng.normal(0.0, noise, label.shape), -1.0, 1.0)
             else:
-                mean, _, student_memory = student.forward_trials(student.flatten(obs_as_tensor(obs, "cpu"))[None],
+                mean, _, student_memory = student.forward_trials(student.flatten(obs_as_tensor(obs, student.device))[None],
                                                                  student_memory)  # fmt: skip
-                act = np.clip(mean[0].numpy(), -1.0, 1.0)
+                act = np.clip(mean[0].cpu().numpy(), -1.0, 1.0)
         columns["obs"].append(obs)
         columns["actions"].append(label.astype(np.float32))
         columns["values"].append(value[0].numpy().astype(np.float32))
@@ -114,6 +115,6 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
             trials.append(_play_trials(env, teacher, teacher_keys, model.policy, rounds.count == 0, dagger["noise"],
                                        trial_steps, rng, successes))  # fmt: skip
         model.num_timesteps += trial_steps * env.num_envs * passes
-        if rounds.end(model, successes, _fit(model.policy, trials, dagger["epochs"], dagger["batch_trials"], rng)):
+        if rounds.end(model, successes, _fit(model.policy, trials, dagger["updates"], dagger["batch_trials"], rng)):
             break
     return rounds.finish(model, trial_episodes=settings.trial_episodes)

@@ -186,7 +186,9 @@ class PixelLSTMPolicy(LSTMPolicy):
     def _part(self, x: torch.Tensor, keys: list[str]) -> torch.Tensor:
         return torch.cat([x[..., self._slices[k]] for k in keys], dim=-1)
 
-    def forward_trials(self, x: torch.Tensor, memory=None):
+    def forward_trials(self, x: torch.Tensor, memory=None, critic_shapes_memory: bool = True):
+        """As ``LSTMPolicy.forward_trials``; with ``critic_shapes_memory`` false the critic reads
+        the memory detached, so that a value loss trains the critic's head alone."""
         steps, batch = x.shape[:2]
         images = x[..., self._slices["pixels"]].reshape(steps * batch, *self.image_shape) / 255.0
         if self.training:
@@ -195,5 +197,6 @@ class PixelLSTMPolicy(LSTMPolicy):
         seen = torch.cat([code, self._part(x, self.actor_keys)], dim=-1)
         out, memory = self.lstm(seen, memory)
         mean = self.actor(torch.cat([seen, out], dim=-1))
-        value = self.critic(torch.cat([self._part(x, self.critic_keys), out], dim=-1)).squeeze(-1)
+        memory_read = out if critic_shapes_memory else out.detach()
+        value = self.critic(torch.cat([self._part(x, self.critic_keys), memory_read], dim=-1)).squeeze(-1)
         return mean, value, memory

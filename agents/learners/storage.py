@@ -43,10 +43,13 @@ def is_trained_for(files: LearnerFiles, steps: int, stop_at_success: float | Non
     return int(meta["steps"]) >= steps or stopped
 
 
-def load_model(files: LearnerFiles, algo: type[BaseAlgorithm], venv: VecEnv | None = None, **overrides: Any):
+def load_model(
+    files: LearnerFiles, algo: type[BaseAlgorithm], venv: VecEnv | None = None, device: str = "cpu", **overrides: Any
+):
     """Load the model and its normalisation from ``files``; clear errors name the file.
 
-    Returns ``(model, normalize)``; ``normalize`` wraps ``venv`` when one is given.
+    Returns ``(model, normalize)``; ``normalize`` wraps ``venv`` when one is given; the
+    model's networks are on ``device``.
     ``overrides`` replace saved attributes (SB3's ``custom_objects``).
     """
     for path in (files.model, files.normalize):
@@ -63,7 +66,7 @@ def load_model(files: LearnerFiles, algo: type[BaseAlgorithm], venv: VecEnv | No
         normalize.set_venv(venv)
     try:
         model = algo.load(
-            files.model, env=normalize if venv is not None else None, device="cpu", custom_objects=overrides
+            files.model, env=normalize if venv is not None else None, device=device, custom_objects=overrides
         )
     # AssertionError: SB3 asserts that the zip holds "data"; a truncated model.zip can still
     # open as a zip (the .pth files inside are zips too) and fail only there.

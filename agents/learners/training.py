@@ -79,6 +79,13 @@ def train(learner: LearnerSpec, seed: int, steps: int, folder: Path, settings: T
     return learner.implementation.train(learner, seed, steps, files, settings)
 
 
+def device_for(learner: LearnerSpec) -> str:
+    """Where a learner trains: on a GPU, when torch sees one, if it is a pixel learner (its
+    convolutions are most of its update); on the CPU otherwise, where stable-baselines3's PPO
+    runs small MLPs faster. Evaluation loads every learner on the CPU."""
+    return "cuda" if learner.observation == "pixels" and torch.cuda.is_available() else "cpu"
+
+
 def new_model(
     learner: LearnerSpec,
     algo: type[BaseAlgorithm],
@@ -89,12 +96,13 @@ def new_model(
     **overrides: Any,
 ) -> BaseAlgorithm:
     """A fresh model with the learner's hyperparameters, on ``venv`` wrapped in its VecNormalize;
-    its initialisation and sampling seeded by the policy stream of training seed ``seed``."""
+    its initialisation and sampling seeded by the policy stream of training seed ``seed``,
+    on :func:`device_for` ``learner``."""
     hp = hyperparameters(learner.hyperparameters)
     normalize = VecNormalize(
         venv, norm_obs_keys=normalized_keys(venv.observation_space, learner.normalize_all_keys), **hp["normalize"]
     )
-    return algo(policy, normalize, seed=SeedStreams(seed).policy(), device="cpu", verbose=0,
+    return algo(policy, normalize, seed=SeedStreams(seed).policy(), device=device_for(learner), verbose=0,
                 tensorboard_log=tensorboard and str(tensorboard), **algo_settings({**hp["algo"], **overrides}))  # fmt: skip
 
 
@@ -121,7 +129,9 @@ def start_or_resume(
     resume = resume_point(files)
     venv = venv if venv is not None or make_venv is None else make_venv()
     if resume is not None:
-        model, normalize = storage.load_model(resume, algo, venv, tensorboard_log=str(files.tensorboard))
+        model, normalize = storage.load_model(
+            resume, algo, venv, device_for(learner), tensorboard_log=str(files.tensorboard)
+        )
         truncate_curve(files.curve, model.num_timesteps)
         return model, normalize
     truncate_curve(files.curve, 0)
