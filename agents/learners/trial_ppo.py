@@ -121,9 +121,12 @@ class LSTMPolicy(BasePolicy):
         self.set_training_mode(False)
         obs, vectorized = self.obs_to_tensor(observation)
         x = self.flatten(obs)
-        memory = th.zeros(2, 1, x.shape[0], self.hidden_size) if state is None else th.as_tensor(state).float()
+        if state is None:
+            memory = th.zeros(2, 1, x.shape[0], self.hidden_size, device=self.device)
+        else:
+            memory = th.as_tensor(state, device=self.device).float()
         if episode_start is not None:
-            memory = memory * (1.0 - th.as_tensor(episode_start).float()).view(1, 1, -1, 1)
+            memory = memory * (1.0 - th.as_tensor(episode_start, device=self.device).float()).view(1, 1, -1, 1)
         with th.no_grad():
             mean, _, (h, c) = self.forward_trials(x[None], (memory[0], memory[1]))
             action = mean[0] if deterministic else self.distribution(mean[0]).sample()
