@@ -8,9 +8,9 @@ student's actions make (round 0: the teacher's own, with action noise), and ever
 labelled with the teacher's deterministic action and value. The student is fitted on whole
 trials through its LSTM, as RL^2 trains, so it learns to carry what an episode of the trial
 showed into the next one as the teacher does: each round makes a fixed number of updates on
-trials drawn from all so far, so a round costs the same however much data there is. Saved as a ``trial_ppo.TrialPPO`` model and
-evaluated as RL^2 (``rl2.RL2Agent``: the adaptation episodes are played in the trial, no
-weight changes).
+trials drawn from all so far, so a round costs the same however much data there is. Saved
+as a ``trial_ppo.TrialPPO`` model and evaluated as RL^2 (``rl2.RL2Agent``: the adaptation
+episodes are played in the trial, no weight changes).
 """
 
 from __future__ import annotations
