@@ -216,7 +216,7 @@ def test_the_readme_slurm_workers_are_one_thread_each() -> None:
     assert f"SLURMCluster(\n        {settings}\n    )" in readme
     cluster = SLURMCluster(
         cores=1, processes=1, memory="4GB", walltime="04:00:00", worker_extra_args=["--nthreads", "1"],
-        scheduler_options={"host": "127.0.0.1", "dashboard_address": None},
+        scheduler_options={"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"},
     )  # fmt: skip
     try:
         script = cluster.job_script()
