@@ -24,10 +24,10 @@ from stable_baselines3 import PPO
 from banana_grasp.agents.common.curves import read_curve
 from banana_grasp.agents.common.files import read_json, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
-from banana_grasp.agents.learners import registry, stopping, storage
+from banana_grasp.agents.learners import fomaml, registry, stopping, storage
 from banana_grasp.agents.learners.envs import RAW_KEYS, EnvSpec, EvalEnvs, env_factory, run_episode
 from banana_grasp.agents.learners.expert import ExpertAgent
-from banana_grasp.agents.learners.ppo import PolicyAgent
+from banana_grasp.agents.learners.ppo import FineTuner, PolicyAgent
 from banana_grasp.agents.learners.random_policy import RandomAgent
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters, load_agent
 from banana_grasp.agents.learners.rl2 import RL2Agent
@@ -53,6 +53,9 @@ HELDOUT = EnvSpec("both", "heldout", "interleaved")  # the held-out combined var
 # default protocol's headline k) of each task: 8 x 1 x 100 = 800 env steps, one curve row.
 # Its algo_overrides reach only the model it saves, not the inner loop's step count.
 META_ITERATION = 8 * 1 * MAX_EPISODE_STEPS
+# First-order MAML's: the same inner loop, then one more episode of each task by its adapted
+# policy: 8 x (1 + 1) x 100 = 1,600 env steps, one curve row.
+FOMAML_ITERATION = 8 * (1 + 1) * MAX_EPISODE_STEPS
 
 # learner -> (budget, overrides). PPO's budget is not a whole number of rollouts, so the
 # saved step count must round up past it; RL^2 gets one rollout (8 trials), Reptile two
@@ -62,8 +65,9 @@ BUDGETS = {
     "position-specialist-grey": (256, PPO_TINY),
     "rl2": (N_ENVS * TRIAL_STEPS, RL2_TINY),
     "reptile": (2 * META_ITERATION, PPO_TINY),
+    "fomaml": (2 * FOMAML_ITERATION, PPO_TINY),
 }
-ALGORITHMS = {"ppo": PPO, "reptile": PPO, "rl2": TrialPPO}  # what each kind saves
+ALGORITHMS = {"ppo": PPO, "reptile": PPO, "fomaml": PPO, "rl2": TrialPPO}  # what each kind saves
 VERSIONED = ("banana-grasp", "mujoco", "gymnasium", "stable-baselines3", "sb3-contrib", "torch", "numpy")
 
 
@@ -168,17 +172,19 @@ def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) 
     steps = [row["steps"] for row in curve]
     assert steps == sorted(set(steps)) and steps[-1] == saved["steps"]
     # One row per rollout (RL^2: one trial per env), Reptile one per meta-iteration.
-    rollout = {"ppo": N_ENVS * PPO_TINY["n_steps"], "rl2": N_ENVS * TRIAL_STEPS, "reptile": META_ITERATION}[spec.kind]
+    rollout = {"ppo": N_ENVS * PPO_TINY["n_steps"], "rl2": N_ENVS * TRIAL_STEPS, "reptile": META_ITERATION,
+               "fomaml": FOMAML_ITERATION}[spec.kind]  # fmt: skip
     assert steps == [rollout * (i + 1) for i in range(len(steps))]
     # Wall time: monotone, and never more than the time train() actually took.
     walls = [row["wall_seconds"] for row in curve]
     assert walls == sorted(walls)
     assert walls[-1] <= seconds + 0.05, f"curve claims {walls[-1]} s, training took {seconds:.2f} s"
     assert saved["wall_seconds"] == walls[-1]
-    if name == "reptile":
-        assert saved["meta_iterations"] == budget // META_ITERATION == len(curve) == 2
+    if spec.kind in ("reptile", "fomaml"):
+        assert saved["meta_iterations"] == budget // rollout == len(curve) == 2
         assert saved["inner_episodes"] == 1  # k = 1, the default protocol's headline
-        # Each row's success is the mean over that meta-iteration's 8 inner episodes.
+        # Each row's success is the mean over that meta-iteration's 8 inner episodes (first-order
+        # MAML: the 8 episodes its adapted policies played).
         assert all(row["episodes"] == 8 for row in curve)
 
     # A second call with the same (or a smaller) budget loads nothing, trains nothing and
@@ -211,6 +217,7 @@ def test_untrained_kinds_cannot_be_trained(tmp_path: Path) -> None:
         # the iteration's curve row and on_rollout, and none after the last; killed there at
         # the end of the 2nd and last (1600 steps), it resumes from the end of the 1st.
         ("reptile", 2 * META_ITERATION, 2, META_ITERATION, META_ITERATION),
+        ("fomaml", 2 * FOMAML_ITERATION, 2, FOMAML_ITERATION, FOMAML_ITERATION),
     ],
 )
 def test_interrupted_training_resumes_from_its_checkpoint(
@@ -1021,19 +1028,22 @@ def _recording_updates(monkeypatch) -> list[dict]:
     return records
 
 
-def test_reptile_adapts_at_test_time_with_exactly_its_meta_trained_inner_loop(monkeypatch, trained, heldout_tasks,
-                                                                            tmp_path: Path) -> None:  # fmt: skip
-    """Reptile's test-time adaptation is its inner loop: the same update on as many samples
-    (k whole episodes), with the same epochs, minibatch and learning rate, from a fresh Adam."""
-    spec = registry.learner("reptile")
+@pytest.mark.parametrize("name, iteration", [("reptile", META_ITERATION), ("fomaml", FOMAML_ITERATION)])
+def test_meta_learner_adapts_at_test_time_with_exactly_its_meta_trained_inner_loop(
+    monkeypatch, trained, heldout_tasks, tmp_path: Path, name: str, iteration: int
+) -> None:
+    """Reptile's and first-order MAML's test-time adaptation is their inner loop: the same
+    update on as many samples (k whole episodes), with the same epochs, minibatch and learning
+    rate, from a fresh Adam."""
+    spec = registry.learner(name)
     records = _recording_updates(monkeypatch)
-    train(spec, 0, META_ITERATION, tmp_path / "reptile", _settings(PPO_TINY))  # one meta-iteration, k = 1
+    train(spec, 0, iteration, tmp_path / name, _settings(PPO_TINY))  # one meta-iteration, k = 1
     inner = list(records)
-    tasks_per_iteration = registry.hyperparameters("reptile")["meta_batch_tasks"]
+    tasks_per_iteration = registry.hyperparameters(name)["meta_batch_tasks"]
     assert len(inner) == tasks_per_iteration  # one inner loop per task of the meta-batch
 
     records.clear()
-    agent = load_agent(spec, LearnerFiles(trained["reptile"][0]), HELDOUT)
+    agent = load_agent(spec, LearnerFiles(trained[name][0]), HELDOUT)
     agent.adapt(heldout_tasks[0], 1, seed=7)
     assert records == [inner[0]]
     finetune = registry.hyperparameters("finetune")
@@ -1041,3 +1051,88 @@ def test_reptile_adapts_at_test_time_with_exactly_its_meta_trained_inner_loop(mo
                         "batch_size": finetune["batch_size"], "learning_rate": finetune["learning_rate"],
                         "fresh_adam": True}  # fmt: skip
     assert all(record == inner[0] for record in inner)
+
+
+def _outer_gradients(monkeypatch, model: PPO, step) -> list[torch.Tensor]:
+    """The gradients that the policy's optimiser is given by ``step()``, which makes no step."""
+    seen: list[list[torch.Tensor]] = []
+    record = lambda *args, **kwargs: seen.append([p.grad.clone() for p in model.policy.parameters()])
+    monkeypatch.setattr(model.policy.optimizer, "step", record)
+    step()
+    assert len(seen) == 1, "one minibatch of one epoch: one optimiser step"
+    return seen[0]
+
+
+@pytest.fixture
+def fomaml_episodes(trained):
+    """A tiny first-order MAML learner, and one episode of a training task played by it."""
+    spec = registry.learner("fomaml")
+    model, normalize = storage.load_model(LearnerFiles(trained["fomaml"][0]), PPO)
+    tasks = EnvSpec("color-or-position", "train", "interleaved")
+    inner = FineTuner(EvalEnvs(spec, tasks), normalize, None, PPO_TINY)
+    weights = _weights(model.policy)
+    tuner, buffer = inner.collect(weights, sample_tasks(1, 3, tasks), 1, [5])
+    return tuner, buffer, weights
+
+
+def test_fomaml_outer_loss_is_ppo_loss(monkeypatch, fomaml_episodes) -> None:
+    """With no weight offset, the outer update's gradient is stable-baselines3's PPO gradient on
+    the same episodes (one minibatch: clipped surrogate, value and entropy terms, clipping)."""
+    tuner, buffer, _ = fomaml_episodes
+    tuner.ent_coef, tuner.n_epochs, tuner.batch_size = 0.01, 1, buffer.buffer_size
+    zero = {name: torch.zeros_like(p) for name, p in tuner.policy.named_parameters()}
+    ours = _outer_gradients(monkeypatch, tuner, lambda: fomaml.outer_update(
+        tuner, [fomaml._Episodes(buffer, 0, zero)], 1, 1, torch.Generator().manual_seed(0)))  # fmt: skip
+    sb3 = _outer_gradients(monkeypatch, tuner, tuner.train)
+    assert any(g.abs().sum() > 0 for g in ours)
+    for a, b in zip(ours, sb3):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_fomaml_outer_gradient_is_taken_at_the_adapted_weights(monkeypatch, fomaml_episodes) -> None:
+    """First-order MAML: the gradient given to the initialisation theta for a task adapted to
+    theta + delta is the gradient of the task's loss at theta + delta."""
+    tuner, buffer, theta = fomaml_episodes
+    generator = torch.Generator().manual_seed(1)
+    delta = {name: 0.05 * torch.randn(p.shape, generator=generator) for name, p in tuner.policy.named_parameters()}
+    zero = {name: torch.zeros_like(value) for name, value in delta.items()}
+    update = lambda offset: lambda: fomaml.outer_update(
+        tuner, [fomaml._Episodes(buffer, 0, offset)], 1, 1, torch.Generator().manual_seed(0))  # fmt: skip
+    at_theta_with_delta = _outer_gradients(monkeypatch, tuner, update(delta))
+    tuner.policy.load_state_dict({key: value + delta.get(key, 0) for key, value in theta.items()})
+    at_adapted = _outer_gradients(monkeypatch, tuner, update(zero))
+    tuner.policy.load_state_dict(theta)
+    at_theta = _outer_gradients(monkeypatch, tuner, update(zero))
+    for a, b in zip(at_theta_with_delta, at_adapted):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert not all(torch.allclose(a, b) for a, b in zip(at_theta_with_delta, at_theta)), "the offset changed nothing"
+
+
+def test_fomaml_keeps_its_optimiser_across_meta_iterations(trained) -> None:
+    """The outer loop's Adam persists: after 2 meta-iterations of 10 epochs x 2 minibatches the
+    saved optimiser has made 40 steps (a fresh one per iteration would have made 20)."""
+    model, _ = storage.load_model(LearnerFiles(trained["fomaml"][0]), PPO)
+    outer = registry.hyperparameters("fomaml")["outer"]
+    state = model.policy.optimizer.state_dict()["state"]
+    assert state, "the saved optimiser has no state"
+    assert {int(s["step"]) for s in state.values()} == {2 * outer["n_epochs"] * outer["minibatches"]}
+
+
+@pytest.mark.parametrize("zero_shot_term", [True, False])
+def test_fomaml_outer_loss_takes_the_initialisations_own_episodes_when_told(
+    monkeypatch, tmp_path: Path, zero_shot_term: bool
+) -> None:
+    """Each meta-iteration's outer update gets every task's episode by its adapted policy, at a
+    nonzero offset; with ``zero_shot_term`` also the inner loop's episodes, at offset zero."""
+    spec = registry.learner("fomaml")
+    hp = registry.hyperparameters("fomaml")
+    told = {**hp, "zero_shot_term": zero_shot_term}
+    monkeypatch.setattr(fomaml, "hyperparameters", lambda name: told if name == "fomaml" else hyperparameters(name))
+    seen: list[list] = []
+    monkeypatch.setattr(fomaml, "outer_update", lambda model, groups, *args: seen.append(groups))
+    train(spec, 0, FOMAML_ITERATION, tmp_path / "fomaml", _settings(PPO_TINY))
+    assert len(seen) == 1
+    tasks = hp["meta_batch_tasks"]
+    zero = [all(not d.any() for d in group.delta.values()) for group in seen[0]]
+    assert zero == [True] * tasks * zero_shot_term + [False] * tasks
+    assert all(group.size == MAX_EPISODE_STEPS for group in seen[0])

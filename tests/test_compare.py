@@ -474,7 +474,7 @@ def test_evaluate_script_on_a_finished_run(tiny_run: Path) -> None:
         "k0": [*evaluate, "--k", "0"],
         "k10": [*evaluate, "--k", "1", "0", "1"],  # given in any order, repeated: the budgets 0 and 1
         "missing": [str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run.parent / "nothing"), "--learners",
-                    "reptile", "--seeds", "0", "--heldout-tasks", "1", "--quiet"],
+                    "fomaml", "--seeds", "0", "--heldout-tasks", "1", "--quiet"],
     }  # fmt: skip
     procs = {
         label: subprocess.Popen([sys.executable, *args], cwd=tiny_run.parent, stdout=subprocess.PIPE,
@@ -499,7 +499,7 @@ def test_evaluate_script_on_a_finished_run(tiny_run: Path) -> None:
     assert _stamps(tiny_run) == before
     proc, out, err = done["missing"]
     assert proc.returncode != 0
-    assert str(tiny_run.parent / "nothing" / "learners" / "reptile" / "seed0" / "model.zip") in err
+    assert str(tiny_run.parent / "nothing" / "learners" / "fomaml" / "seed0" / "model.zip") in err
     assert "Traceback" not in err
 
 

@@ -74,15 +74,16 @@ class _EpisodeSuccesses(BaseCallback):
 
 
 class FineTuner:
-    """Adaptation by fine-tuning, and Reptile's inner loop: the same procedure for both.
+    """Adaptation by fine-tuning, and the inner loop of Reptile and first-order MAML: the same
+    procedure for all.
 
     For each task, from the given weights: ``k`` whole episodes of the task (``PadEpisode``:
     exactly ``k * MAX_EPISODE_STEPS`` steps) collected with the stochastic policy, then PPO's
     update (stable-baselines3's ``PPO.train``) on that task's episodes alone, with
     ``hyperparams.yaml: finetune`` (epochs, learning rate, minibatch size), the learner's
-    other PPO settings and a fresh Adam optimiser. Several tasks (:meth:`batch`, Reptile's
-    meta-batch) are collected side by side, one env each and one forward pass for all, and
-    each is then updated on its own; one task (``__call__``, test time) is the same with one env.
+    other PPO settings and a fresh Adam optimiser. Several tasks (:meth:`batch`, a meta-batch)
+    are collected side by side, one env each and one forward pass for all, and each is then
+    updated on its own; one task (``__call__``, test time) is the same with one env.
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class FineTuner:
         self._tuners: dict[tuple[int, int], PPO] = {}  # per (k, tasks): a rollout buffer of that size
         self._single: dict[int, DictRolloutBuffer] = {}  # per k: one task's episodes
         self.last_successes: list[bool] = []  # each adaptation episode's success, last call, task by task
+        self.last_buffer: DictRolloutBuffer | None = None  # the episodes of the last batch(), one column per task
 
     def _tuner(self, k: int, venv: VecNormalize) -> PPO:
         key = (k, venv.num_envs)
@@ -120,8 +122,10 @@ class FineTuner:
         single.pos, single.full, single.generator_ready = full.buffer_size, True, False
         return single
 
-    def batch(self, weights: dict, tasks: list[Task], k: int, seeds: list[int]) -> list[dict]:
-        """The inner loop on each task from ``weights``: one adapted state dict per task."""
+    def collect(self, weights: dict, tasks: list[Task], k: int, seeds: list[int]) -> tuple[PPO, DictRolloutBuffer]:
+        """``k`` whole episodes of each task played from ``weights`` with the stochastic policy,
+        side by side: the tuner that played them and its rollout buffer (one column per task,
+        advantages computed). ``last_successes`` holds the episodes' successes, task by task."""
         if k < 1:
             raise ValueError(f"fine-tuning needs k >= 1 episodes; got k={k}")
         if len(tasks) not in self._envs:
@@ -136,9 +140,14 @@ class FineTuner:
         tuner.set_random_seed(seeds[0])  # torch and numpy; each env's seed is its own (SeededVecEnv)
         successes = _EpisodeSuccesses(len(tasks))
         _, callback = tuner._setup_learn(k * MAX_EPISODE_STEPS * len(tasks), successes)
-        full = tuner.rollout_buffer
         # tuner.env: venv as PPO wraps it (pixel learners: images made channel-first)
-        tuner.collect_rollouts(tuner.env, callback, full, n_rollout_steps=k * MAX_EPISODE_STEPS)
+        tuner.collect_rollouts(tuner.env, callback, tuner.rollout_buffer, n_rollout_steps=k * MAX_EPISODE_STEPS)
+        self.last_successes = [s for episodes in successes.successes for s in episodes]
+        return tuner, tuner.rollout_buffer
+
+    def batch(self, weights: dict, tasks: list[Task], k: int, seeds: list[int]) -> list[dict]:
+        """The inner loop on each task from ``weights``: one adapted state dict per task."""
+        tuner, full = self.collect(weights, tasks, k, seeds)
         adapted = []
         for i in range(len(tasks)):
             policy = tuner.policy
@@ -148,8 +157,7 @@ class FineTuner:
             tuner.rollout_buffer = self._one_task(full, i, k)
             tuner.train()
             adapted.append({key: value.detach().clone() for key, value in policy.state_dict().items()})
-        tuner.rollout_buffer = full
-        self.last_successes = [s for episodes in successes.successes for s in episodes]
+        tuner.rollout_buffer = self.last_buffer = full
         return adapted
 
     def __call__(self, weights: dict, task: Task, k: int, seed: int) -> dict:

@@ -45,6 +45,7 @@ KINDS: dict[str, LearnerKind] = {
         LearnerKind("ppo", "banana_grasp.agents.learners.ppo"),
         LearnerKind("rl2", "banana_grasp.agents.learners.rl2", in_context=True),
         LearnerKind("reptile", "banana_grasp.agents.learners.reptile"),
+        LearnerKind("fomaml", "banana_grasp.agents.learners.fomaml"),
         LearnerKind("dagger", "banana_grasp.agents.learners.dagger", pixels_only=True),
         LearnerKind("dagger-rl2", "banana_grasp.agents.learners.dagger_rl2", in_context=True, pixels_only=True),
         LearnerKind("random", "banana_grasp.agents.learners.random_policy", trained=False),

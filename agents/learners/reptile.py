@@ -13,6 +13,7 @@ accumulate over the meta-training episodes and are frozen at test time, as for e
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -29,12 +30,48 @@ from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, start_or_resume
 from banana_grasp.envs import MAX_EPISODE_STEPS
 
-__all__ = ["load_agent", "train"]
+__all__ = ["load_agent", "meta_train", "train"]
 
 
 def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
     hp = hyperparameters(learner.hyperparameters)
-    n_tasks, first_step, last_step = hp["meta_batch_tasks"], hp["meta_step_size"], hp.get("meta_step_size_end")
+    first_step, last_step = hp["meta_step_size"], hp.get("meta_step_size_end")
+
+    def reptile_step(model: PPO, inner: FineTuner, tasks: list, seeds: list[int], k: int, done: float) -> list[bool]:
+        init = {key: value.detach().clone() for key, value in model.policy.state_dict().items()}
+        adapted = inner.batch(init, tasks, k, seeds)
+        # Annealed linearly over the budget when meta_step_size_end is given (Nichol et al.).
+        step_size = first_step if last_step is None else first_step + done * (last_step - first_step)
+        with torch.no_grad():
+            model.policy.load_state_dict({
+                key: init[key] + step_size * (torch.stack([a[key] for a in adapted]).mean(0) - init[key])
+                for key in init
+            })  # fmt: skip
+        return inner.last_successes
+
+    return meta_train(learner, seed, steps, files, settings, reptile_step, extra_episodes=0)
+
+
+MetaStep = Callable[[PPO, FineTuner, list, list[int], int, float], list[bool]]
+
+
+def meta_train(
+    learner: LearnerSpec,
+    seed: int,
+    steps: int,
+    files: LearnerFiles,
+    settings: TrainSettings,
+    meta_step: MetaStep,
+    extra_episodes: int,
+) -> dict:
+    """The meta-training loop of a learner whose test-time adaptation is the fine-tuning
+    (Reptile, first-order MAML): each meta-iteration draws ``meta_batch_tasks`` training tasks
+    and calls ``meta_step(model, inner, tasks, env_seeds, k, fraction_of_budget_done)``, which
+    updates ``model.policy`` and returns the successes to log. A meta-iteration costs
+    ``k + extra_episodes`` episodes per task. Checks, curve and checkpoints fall between
+    meta-iterations."""
+    hp = hyperparameters(learner.hyperparameters)
+    n_tasks = hp["meta_batch_tasks"]
     k = max(1, settings.trial_episodes - 1)  # the inner loop's episodes: the headline k
     started = time.perf_counter()
     tasks = task_sampler(learner.variation, "train", settings.position_layout)
@@ -43,7 +80,7 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     model, normalize = start_or_resume(learner, PPO, POLICY, None, seed, files, settings, make_venv=first)
     normalize.training = True  # the inner loops' episodes update the statistics
     inner = FineTuner(EvalEnvs(learner, settings.train_tasks(learner)), normalize, None, settings.algo_overrides)
-    steps_per_iteration = n_tasks * k * MAX_EPISODE_STEPS
+    steps_per_iteration = n_tasks * (k + extra_episodes) * MAX_EPISODE_STEPS
     # The meta-iteration index keys its task draws and env seeds, so a resumed run continues
     # the sequence; checkpoints fall between meta-iterations (never mid-iteration weights).
     iteration = model.num_timesteps // steps_per_iteration
@@ -56,17 +93,8 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
             stopped = True
             break
         rng, env_seeds = streams.tasks(iteration), streams.envs(n_tasks, iteration)
-        init = {key: value.detach().clone() for key, value in model.policy.state_dict().items()}
-        adapted = inner.batch(init, [tasks.sample(rng) for _ in range(n_tasks)], k, env_seeds)
-        successes = inner.last_successes
-        # Annealed linearly over the budget when meta_step_size_end is given (Nichol et al.).
-        done = model.num_timesteps / steps
-        step_size = first_step if last_step is None else first_step + done * (last_step - first_step)
-        with torch.no_grad():
-            model.policy.load_state_dict({
-                key: init[key] + step_size * (torch.stack([a[key] for a in adapted]).mean(0) - init[key])
-                for key in init
-            })  # fmt: skip
+        drawn = [tasks.sample(rng) for _ in range(n_tasks)]
+        successes = meta_step(model, inner, drawn, env_seeds, k, model.num_timesteps / steps)
         model.num_timesteps += steps_per_iteration
         iteration += 1
         wall = wall_before + time.perf_counter() - clock
