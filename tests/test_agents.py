@@ -876,27 +876,26 @@ def _scripted_checks(monkeypatch, successes: list[float]) -> None:
 @pytest.mark.parametrize("name, rollout", [("position-specialist", N_ENVS * PPO_TINY["n_steps"]),
                                            ("reptile", META_ITERATION)])  # fmt: skip
 def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path: Path, name: str, rollout: int) -> None:
-    _scripted_checks(monkeypatch, [0.85, 0.95, 0.9])
+    _scripted_checks(monkeypatch, [0.85, 0.95])
     spec, folder, budget = registry.learner(name), tmp_path / name, 6 * rollout
     files = LearnerFiles(folder)
     seen: list[int] = []
     meta = train(spec, 0, budget, folder, _settings(PPO_TINY, stop_at_success=0.9, on_rollout=seen.append))
-    # The first check, before the 4th rollout, finds 0.85 < 0.9; the second, before the 5th,
-    # 0.95, a first pass, so training goes on; the third, before the 6th, 0.9: a second pass in a row.
-    assert seen == [rollout, 2 * rollout, 3 * rollout, 4 * rollout, 5 * rollout]
+    # The first check, before the 4th rollout, finds 0.85 < 0.9; the second, before the 5th, 0.95.
+    assert seen == [rollout, 2 * rollout, 3 * rollout, 4 * rollout]
     curve = read_curve(files.curve)
     assert [row["steps"] for row in curve] == seen
     assert meta["stopped_at_success"] == 0.9
-    assert meta["success_checks"] == [[3 * rollout, 0.85], [4 * rollout, 0.95], [5 * rollout, 0.9]]
-    assert meta["steps"] == curve[-1]["steps"] == 5 * rollout
+    assert meta["success_checks"] == [[3 * rollout, 0.85], [4 * rollout, 0.95]]
+    assert meta["steps"] == curve[-1]["steps"] == 4 * rollout
     assert read_json(files.meta) == meta and not files.checkpoint.folder.exists()
     # The saved model counts the steps it trained on (PPO's learn() took one more env step, to stop).
-    assert storage.load_model(files, PPO)[0].num_timesteps == 5 * rollout
+    assert storage.load_model(files, PPO)[0].num_timesteps == 4 * rollout
 
     # Complete for this budget with this threshold only; a smaller budget it reached is complete anyway.
     assert storage.is_trained_for(files, budget, 0.9)
     assert not storage.is_trained_for(files, budget, None) and not storage.is_trained_for(files, budget, 0.8)
-    assert storage.is_trained_for(files, 5 * rollout, None)
+    assert storage.is_trained_for(files, 4 * rollout, None)
     job = TrainJob(name, 0, budget, str(folder), 2, "interleaved", PPO_TINY, 0.9)
     assert job.is_done() and job.done_steps() == budget
     assert not TrainJob(name, 0, budget, str(folder), 2, "interleaved", PPO_TINY).is_done()
@@ -913,7 +912,7 @@ def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path:
     # Without a threshold, the whole budget: training continues from where it stopped.
     more: list[int] = []
     full = train(spec, 0, budget, folder, _settings(PPO_TINY, on_rollout=more.append))
-    assert more == [6 * rollout]
+    assert more == [5 * rollout, 6 * rollout]
     assert full["steps"] == budget and full["stopped_at_success"] is None and "success_checks" not in full
     assert [row["steps"] for row in read_curve(files.curve)] == [rollout * (i + 1) for i in range(6)]
 
