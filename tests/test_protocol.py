@@ -19,8 +19,7 @@ from gymnasium.wrappers import TimeLimit
 from stable_baselines3 import PPO
 
 from banana_grasp.agents.common.seeding import SeedStreams
-from banana_grasp.agents.learners import registry
-from banana_grasp.agents.learners import reptile as reptile_module
+from banana_grasp.agents.learners import meta_training, registry
 from banana_grasp.agents.learners import training as training_module
 from banana_grasp.agents.learners.envs import EnvSpec, EvalEnvs, PadEpisode, env_factory, make_vec
 from banana_grasp.agents.learners.ppo import FineTuner
@@ -228,8 +227,8 @@ def _reptile_inner_loops(monkeypatch, seed: int, steps: int, folder: Path, **set
             calls.extend(zip(tasks, played, [k] * len(tasks), seeds, reset_seeds[-len(tasks) :]))
             return adapted
 
-    monkeypatch.setattr(reptile_module, "EvalEnvs", RecordingEnvs)
-    monkeypatch.setattr(reptile_module, "FineTuner", Recording)
+    monkeypatch.setattr(meta_training, "EvalEnvs", RecordingEnvs)
+    monkeypatch.setattr(meta_training, "FineTuner", Recording)
     train(registry.learner("reptile"), seed, steps, folder, TrainSettings(algo_overrides=PPO_TINY, **settings))
     return calls
 

@@ -37,9 +37,9 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.learners.meta_training import meta_train
 from banana_grasp.agents.learners.ppo import FineTuner, load_agent
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
-from banana_grasp.agents.learners.reptile import meta_train
 from banana_grasp.agents.learners.training import TrainSettings
 from banana_grasp.envs import Task
 
