@@ -918,49 +918,80 @@ def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path:
 
 
 @pytest.mark.parametrize("name", ["position-specialist", "rl2"])
-def test_success_check_plays_the_same_deterministic_episodes_each_time(trained, name: str) -> None:
+def test_success_check_plays_the_same_deterministic_episodes_each_time(trained, name: str, monkeypatch) -> None:
+    monkeypatch.setattr(stopping, "CHECK_ROUNDS", 3)
     folder = trained[name][0]
     spec, files = registry.learner(name), LearnerFiles(folder)
     model, normalize = storage.load_model(files, ALGORITHMS[spec.kind])
     tasks = EnvSpec(spec.variation, "train", "interleaved")
-    check = stopping.SuccessCheck(spec, tasks, 3, 0.0, files)  # threshold 0: both rounds are played
-    episodes: list[int] = []
+    check = stopping.SuccessCheck(spec, tasks, 3, 0.0, files)  # threshold 0: every round is played
+    rounds: list[list[str]] = []  # the tasks of each round's episodes
     real = stopping.evaluate_policy
 
-    def counting(*args, **kwargs):
-        episodes.append(kwargs["n_eval_episodes"])
-        return real(*args, **kwargs)
+    def recording(*args, **kwargs):
+        assert kwargs["n_eval_episodes"] == stopping.CHECK_EPISODES
+        played, record = [], kwargs["callback"]
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(stopping, "evaluate_policy", counting)
-        first, second = check.success(model, normalize), check.success(model, normalize)
+        def both(local: dict, globals_: dict) -> None:
+            if local["done"]:
+                played.append(repr(local["info"]["task"]))
+            record(local, globals_)
+
+        rounds.append(played)
+        return real(*args, **{**kwargs, "callback": both})
+
+    monkeypatch.setattr(stopping, "evaluate_policy", recording)
+    first, second = check.success(model, normalize), check.success(model, normalize)
     check.close()
-    assert episodes == [stopping.CHECK_EPISODES] * 4
-    # A fraction of 40 episodes, and the same one twice: the same tasks, starts and actions.
-    n = 2 * stopping.CHECK_EPISODES
+    # Each check plays 3 rounds of other episodes, and the second check the same ones again:
+    # the same tasks, starts and actions, so the same fraction of 30 episodes.
+    assert len(rounds) == 6 and all(len(played) == stopping.CHECK_EPISODES for played in rounds)
+    assert rounds[3:] == rounds[:3]
+    assert len({task for played in rounds[:3] for task in played}) == 3 * stopping.CHECK_EPISODES
+    n = 3 * stopping.CHECK_EPISODES
     assert first == second and first * n == round(first * n)
     assert 0.0 <= first <= 1.0
 
 
-def test_success_check_confirms_a_passing_round_on_other_episodes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("threshold", "failures", "rounds_played", "success"),
+    [
+        # 0.95 of 80 episodes allows 4 failures: one failure in each of rounds 0-3 still passes.
+        (0.95, {0: 1, 1: 1, 2: 1, 3: 1}, 8, 76 / 80),
+        # the fifth failure ends the check at its round
+        (0.95, {0: 2, 2: 3}, 3, 25 / 30),
+        (0.95, {0: 5}, 1, 5 / 10),
+        (1.0, {5: 1}, 6, 59 / 60),
+        (1.0, {}, 8, 1.0),
+    ],
+)
+def test_success_check_ends_once_the_failures_exceed_what_the_threshold_allows(
+    tmp_path: Path, threshold: float, failures: dict, rounds_played: int, success: float
+) -> None:
+    assert (stopping.CHECK_ROUNDS, stopping.CHECK_EPISODES) == (8, 10)  # the cases above assume 80 episodes
     spec = registry.learner("position-specialist")
-    check = stopping.SuccessCheck(spec, EnvSpec(spec.variation, "train", "interleaved"), 0, 1.0, LearnerFiles(tmp_path))
+    tasks = EnvSpec(spec.variation, "train", "interleaved")
+    check = stopping.SuccessCheck(spec, tasks, 0, threshold, LearnerFiles(tmp_path))
     rounds: list[int] = []
-    outcomes = {0: [True] * stopping.CHECK_EPISODES, 1: [True] * (stopping.CHECK_EPISODES - 1) + [False]}
 
     def play(model, normalize, round_):
         rounds.append(round_)
-        return list(outcomes[round_])
+        fail = failures.get(round_, 0)
+        return [False] * fail + [True] * (stopping.CHECK_EPISODES - fail)
 
     check._play = play
-    # 20 of 20, then 19 of 20 other episodes: 39 of 40 < 1.0, no stop.
-    assert check.success(None, normalize=object()) == (2 * stopping.CHECK_EPISODES - 1) / (2 * stopping.CHECK_EPISODES)
-    assert rounds == [0, 1]
-    # A failing first round is not confirmed.
-    outcomes[0] = [False] + [True] * (stopping.CHECK_EPISODES - 1)
-    rounds.clear()
-    assert check.success(None, normalize=object()) == (stopping.CHECK_EPISODES - 1) / stopping.CHECK_EPISODES
-    assert rounds == [0]
+    assert check.success(None, normalize=object()) == pytest.approx(success)
+    assert rounds == list(range(rounds_played))
+    assert (success >= threshold) == (sum(failures.values()) <= stopping.allowed_failures(threshold))
+
+
+def test_allowed_failures_of_a_check() -> None:
+    n = stopping.CHECK_ROUNDS * stopping.CHECK_EPISODES
+    assert stopping.allowed_failures(1.0) == 0
+    assert stopping.allowed_failures(0.0) == n
+    for threshold in (0.5, 0.9, 0.95, 0.975, 0.99):
+        allowed = stopping.allowed_failures(threshold)
+        assert (n - allowed) / n >= threshold > (n - allowed - 1) / n
 
 
 def test_a_folder_of_other_hyperparameters_or_another_learner_is_refused(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import os
 import time
 
 from banana_grasp.agents.learners.registry import kind
-from banana_grasp.agents.learners.stopping import CHECK_EPISODES
+from banana_grasp.agents.learners.stopping import CHECK_EPISODES, CHECK_ROUNDS
 from banana_grasp.agents.protocol.presets import Preset
 from banana_grasp.agents.report.tables import markdown_tables, speed_table
 
@@ -149,9 +149,10 @@ def report_markdown(preset: Preset, results: dict, summary: dict, videos: list[s
     tasks = protocol.tasks_label
     scope, what, in_finding = _scope(protocol)
     wall_minutes = results["wall_seconds"] / 60
-    stop = (f", each learner stopped once its deterministic policy succeeded in {preset.stop_at_success:.0%} of "
-            f"{2 * CHECK_EPISODES} episodes of its training tasks (the second {CHECK_EPISODES} played once the "
-            f"first {CHECK_EPISODES} passed)" if preset.stop_at_success is not None else "")  # fmt: skip
+    stop = (f", each learner stopped once its deterministic policy succeeded in {100 * preset.stop_at_success:g}% of "
+            f"{CHECK_ROUNDS * CHECK_EPISODES} episodes of its training tasks (played in rounds of {CHECK_EPISODES}, "
+            "a check ending at the round where its failures exceeded that)"
+            if preset.stop_at_success is not None else "")  # fmt: skip
     video_lines = "\n".join(f"- [{path.rsplit('/', 1)[-1]}]({path})" for path in videos) or "- (none)"
     return f"""# banana-grasp comparison: preset `{preset.name}`
 
