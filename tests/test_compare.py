@@ -156,7 +156,9 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
                 assert gain["p_improvement"] == min(e["mean"] for e in each.values())
     # The finding gives a verdict only for a meta-learner that learned on every seed.
     for meta in metas:
-        learned = results["training_speed"][meta]["seeds_reaching_90_percent"] == len(chosen.seeds)
+        own = results["learners"][meta]["train_success_per_seed"]
+        assert len(own) == len(chosen.seeds) and all(0.0 <= value <= 1.0 for value in own)
+        learned = results["training_speed"][meta]["seeds_reaching_90_percent"] == len(chosen.seeds) and min(own) >= 0.9
         no_verdict = f"{meta} did not learn within the budget: no verdict." in finding
         assert no_verdict != learned, finding
         assert (f"{meta} vs the best single-task learner:" in finding) == learned, finding

@@ -491,6 +491,28 @@ def test_finding_gives_no_verdict_for_a_meta_learner_that_did_not_learn() -> Non
     assert "no verdict" not in text and "seeds that did" not in text
 
 
+def test_finding_gives_no_verdict_for_a_learner_below_90_percent_on_its_own_variation_on_a_seed() -> None:
+    # Both meta-learners reached 90% training success on every seed and their intervals lie
+    # above zero; rl2's second seed scored 0.85 on its own variation as the report scores it.
+    summary = _summary(AFTER, {"rl2": (0.02, 0.2, 0.1), "reptile": (0.02, 0.2, 0.1)})
+    for name in TRAINED:
+        summary["learners"][name]["train_success_per_seed"] = [1.0, 0.95]
+    summary["learners"]["rl2"]["train_success_per_seed"] = [1.0, 0.85]
+    summary["learners"]["color-specialist"]["train_success_per_seed"] = [0.8, 0.9]
+    text = finding(summary, _speed(dict.fromkeys(TRAINED, 2)))
+    assert "rl2 did not learn within the budget: no verdict." in text
+    assert _verdict(text, "rl2", "the best single-task learner") is None
+    assert _verdict(text, "reptile", "the best single-task learner") == "a gain"
+    listed = re.search(r"on some seed \(per seed: ([^)]*)\)", text).group(1)
+    assert listed == "color-specialist 0.80, 0.90; rl2 1.00, 0.85"
+    _check_every_sentence_comes_from_numbers(text, list(AFTER))
+    # 0.9 on every seed is enough.
+    summary["learners"]["rl2"]["train_success_per_seed"] = [0.9, 0.9]
+    text = finding(summary, _speed(dict.fromkeys(TRAINED, 2)))
+    assert _verdict(text, "rl2", "the best single-task learner") == "a gain"
+    assert "rl2 0.90" not in text
+
+
 @pytest.mark.parametrize(
     "low, high, detectable, verdict",
     [

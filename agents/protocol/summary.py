@@ -37,6 +37,7 @@ def summarize(
             "variation": spec.variation,
             "greyscale": spec.greyscale,
             "train_success": own_estimates[spec.name].as_dict() if spec.name in own_estimates else None,
+            "train_success_per_seed": [float(v) for v in own[spec.name].mean(axis=1)] if spec.name in own else None,
             "heldout_success": {str(k): heldout_estimates[k][spec.name].as_dict() for k in protocol.k},
         }
 

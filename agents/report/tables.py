@@ -113,15 +113,24 @@ def choice_table(summary: dict, tasks: str = "held-out") -> str:
     return "\n".join(lines)
 
 
-def speed_table(speed: dict, seeds: list[int]) -> str:
+def speed_table(speed: dict, seeds: list[int], learners: dict) -> str:
+    """Per trained learner: training speed, and its own-variation success per seed (``learners``:
+    the summary's rows), the deterministic score that decides whether it learned."""
     lines = [
-        "| learner | env steps/s | seeds reaching 90% | steps to 90% (median) | wall time to 90% (median) |",
-        "|---|---:|---:|---:|---:|",
+        (
+            "| learner | env steps/s | seeds reaching 90% | steps to 90% (median) | wall time to 90% (median) "
+            "| own-variation success per seed |"
+        ),
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, row in speed.items():
+        per_seed = learners[name].get("train_success_per_seed") if name in learners else None
+        own = ", ".join(f"{value:.2f}" for value in per_seed) if per_seed else "n/a"
         reached = [v for v in row["to_90_percent"].values() if v is not None]
         steps = f"{np.median([v['steps'] for v in reached]) / 1000:.0f}k" if reached else "never"
         wall = f"{np.median([v['wall_seconds'] for v in reached]) / 60:.1f} min" if reached else "never"
         rate = "n/a" if row["steps_per_second"] is None else f"{row['steps_per_second']:.0f}"
-        lines.append(f"| {name} | {rate} | {row['seeds_reaching_90_percent']} of {len(seeds)} | {steps} | {wall} |")
+        lines.append(
+            f"| {name} | {rate} | {row['seeds_reaching_90_percent']} of {len(seeds)} | {steps} | {wall} | {own} |"
+        )
     return "\n".join(lines)

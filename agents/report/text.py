@@ -24,6 +24,16 @@ def did_not_learn(speed: dict, name: str) -> bool:
     return seeds > 0 and reached < seeds
 
 
+OWN_SUCCESS_LEARNED = 0.9  # the own-variation success every seed of a learner must reach for a verdict
+
+
+def below_on_own(rows: dict, name: str) -> list[float] | None:
+    """``name``'s own-variation success per seed where some seed scored below
+    ``OWN_SUCCESS_LEARNED`` (the report's deterministic score), else None."""
+    per_seed = rows[name].get("train_success_per_seed")
+    return per_seed if per_seed and min(per_seed) < OWN_SUCCESS_LEARNED else None
+
+
 def gain_verdict(gain: dict, best_baseline: float) -> str:
     """What the gain's interval says; a ceiling where even a perfect meta-learner could not
     gain as much as this run can detect."""
@@ -90,10 +100,16 @@ def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
                            for name in unlearned)  # fmt: skip
         parts.append(f"Did not reach 90% training success on their own variation on every seed within the budget "
                      f"(seeds that did: {counts}).")  # fmt: skip
+    weak = {name: per_seed for name in rows if (per_seed := below_on_own(rows, name))}
+    if weak:
+        scores = "; ".join(f"{name} {', '.join(f'{v:.2f}' for v in per_seed)}" for name, per_seed in weak.items())
+        parts.append(
+            f"Scored below {OWN_SUCCESS_LEARNED:.1f} on their own variation on some seed (per seed: {scores})."
+        )
     parts += choice_findings(summary)
     for meta, per_k in summary["meta_gain"].items():
         gains = per_k[str(k)]
-        if did_not_learn(speed, meta):
+        if did_not_learn(speed, meta) or meta in weak:
             parts.append(f"{meta} did not learn within the budget: no verdict.")
             continue
         for label, against in (("vs_best_single", "the best single-task learner"), ("vs_multitask", None)):
@@ -176,9 +192,10 @@ run would find (interval above zero) with 80% power, from the spread it measured
 
 Training (success of the training rollouts, stochastic policy; 90% = mean of 3 consecutive rollouts, or the
 deterministic success check that stopped a training early;
-wall time on this machine with {os.cpu_count()} cores shared by the parallel jobs):
+wall time on this machine with {os.cpu_count()} cores shared by the parallel jobs), and each seed's success
+on its own variation as the table above scores it (a learner with a seed below {OWN_SUCCESS_LEARNED:.1f} there gets no verdict):
 
-{speed_table(results["training_speed"], seeds)}
+{speed_table(results["training_speed"], seeds, summary["learners"])}
 
 ## Finding
 
