@@ -42,7 +42,7 @@ class SuccessCheck:
     def __init__(
         self, learner: LearnerSpec, tasks: EnvSpec, seed: int, threshold: float, files: LearnerFiles, own_k: int = 0
     ) -> None:
-        self.learner, self.tasks, self.seed, self.threshold, self.files = learner, tasks, seed, threshold, files
+        self.learner, self.tasks, self.threshold, self.files = learner, tasks, threshold, files
         # An in-context learner plays trials of own_k + 1 episodes, scored on the last one
         # (envs.Trial reports it as the trial's success); others play single episodes.
         self.trial_episodes = own_k + 1
