@@ -64,7 +64,8 @@ class Trial(gym.Wrapper, gym.utils.RecordConstructorArgs):
     The observation gains the previous action, reward and an episode-boundary flag
     (``prev_action``, ``prev_reward``, ``prev_done``); no terminal signal passes between the
     episodes of a trial, so a recurrent policy keeps its memory. ``info["trial_successes"]``
-    lists each episode's final success at the end of the trial.
+    lists each episode's final success at the end of the trial, and ``info["trial_lifted"]``,
+    where the env reports ``info["lifted"]`` (the hidden-target family), each episode's last one.
     """
 
     def __init__(self, env: gym.Env, episodes: int) -> None:
@@ -85,6 +86,7 @@ class Trial(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._zero_action = np.zeros(n_actions, np.float32)
         self._task: Task | None = None
         self._successes: list[bool] = []
+        self._lifted: list[str | None] = []
 
     def _augment(self, obs: dict, action: np.ndarray, reward: float, done: bool) -> dict:
         return {
@@ -96,7 +98,7 @@ class Trial(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
-        self._task, self._successes = info["task"], []
+        self._task, self._successes, self._lifted = info["task"], [], []
         return self._augment(obs, self._zero_action, 0.0, False), info
 
     def step(self, action):
@@ -104,8 +106,12 @@ class Trial(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if not (terminated or truncated):
             return self._augment(obs, action, reward, False), reward, False, False, info
         self._successes.append(bool(info["is_success"]))
+        if "lifted" in info:
+            self._lifted.append(info["lifted"])
         if len(self._successes) >= self.episodes:
             info = {**info, "trial_successes": list(self._successes)}
+            if self._lifted:
+                info["trial_lifted"] = list(self._lifted)
             return self._augment(obs, action, reward, True), reward, terminated, truncated, info
         obs, _ = self.env.reset(options={"task": self._task})
         return self._augment(obs, action, reward, True), reward, False, False, info

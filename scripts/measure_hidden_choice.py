@@ -9,10 +9,10 @@ nearer the gripper at the start and the one on the left (larger y): a policy tha
 colour lifts the target, one that chooses by place follows one of the others.
 
 RL^2 (`hidden-rl2`): plays trials of two episodes of training rules as the protocol scores it
-after k=1 (the first episode sampled, the second deterministic) and counts the second
-episode's target lifts after a first episode that lifted the target and after one that did
-not: a learner that adapts in context keeps the target in the first case and finds it in the
-second, one that does not stays near its share of targets either way.
+after k=1 (the first episode sampled, the second deterministic) and gives the target's share
+of the second episode's holds after a first episode that held the target, the decoy, or
+nothing: a learner that adapts in context keeps the target in the first case and takes the
+other banana in the second, one that does not stays near its share of targets either way.
 """
 
 from __future__ import annotations
@@ -78,20 +78,24 @@ def measure_trials(files: LearnerFiles, name: str, trials: int, task_seed: int =
         raise ValueError(f"{name} is not an RL^2 learner of the hidden-target family; allowed: hidden-rl2")
     rules = EnvSpec(spec.variation, "train", "interleaved")
     agent = load_agent(spec, files, rules)
-    second = {True: [], False: []}  # the first episode lifted the target -> second episode's successes
-    held = 0  # second episodes that ended holding a banana, either
+    second = {"target": [], "decoy": [], "none": []}  # what the first episode held -> the second's
     for index, task in enumerate(sample_tasks(trials, task_seed, rules)):
         adapted_rollout(agent, task, 1, seed=task_seed + index)
-        first, last = agent.last_trial_successes
-        second[first].append(last)
-        held += agent.last_lifted != "none"
-    share = lambda values: float(np.mean(values)) if values else float("nan")
+        second[agent.first_lifted].append(agent.last_lifted)
+    everything = [role for roles in second.values() for role in roles]
+    of_holds = lambda roles: (  # the target's share of the episodes that held a banana
+        float(np.mean([role == "target" for role in roles if role != "none"]))
+        if set(roles) - {"none"}
+        else float("nan")
+    )
     return {
-        "first episode: target lifted": len(second[True]) / trials,
-        "second episode: a banana lifted": held / trials,
-        "second episode: target lifted": share(second[True] + second[False]),
-        "second, after the target in the first": share(second[True]),
-        "second, after no target in the first": share(second[False]),
+        "first episode: target held": len(second["target"]) / trials,
+        "first episode: decoy held": len(second["decoy"]) / trials,
+        "second episode: a banana held": sum(role != "none" for role in everything) / trials,
+        "second episode, of holds: target": of_holds(everything),
+        "second, of holds, after the target in the first: target": of_holds(second["target"]),
+        "second, of holds, after the decoy in the first: target": of_holds(second["decoy"]),
+        "second, of holds, after nothing held in the first: target": of_holds(second["none"]),
     }
 
 

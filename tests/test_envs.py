@@ -1047,6 +1047,7 @@ def test_trial_reports_each_episodes_success() -> None:
         done, steps = terminated or truncated, steps + 1
     assert steps == 2 * MAX_EPISODE_STEPS
     assert info["trial_successes"] == [True, True] and info["is_success"]
+    assert "trial_lifted" not in info  # one banana: success says what was held
 
 
 def test_trial_needs_an_episode() -> None:

@@ -26,8 +26,9 @@ from banana_grasp.agents.learners import registry
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory
 from banana_grasp.agents.protocol.evaluation import Outcome
 from banana_grasp.agents.protocol.presets import EvalProtocol, preset
-from banana_grasp.agents.protocol.summary import banana_choice
-from banana_grasp.agents.report.text import choice_findings
+from banana_grasp.agents.protocol.summary import banana_choice, in_context_choice
+from banana_grasp.agents.report.tables import in_context_table
+from banana_grasp.agents.report.text import choice_findings, in_context_findings
 from banana_grasp.agents.run.compare import compare
 from banana_grasp.envs import ENV_IDS, HIDDEN_TARGET_IDS, HiddenTargetTask, Task, hidden_target_space
 
@@ -114,7 +115,7 @@ def test_hidden_tiny_run_writes_its_report(hidden_run: Path) -> None:
     assert results["env_id"] == "BananaGrasp/Lift-HiddenTarget-HeldOut-v4"
     assert results["own_k"] == 1
     assert results["heldout_tasks"] == [t.as_dict() for t in chosen.protocol.evaluation_tasks()]
-    assert set(results["meta_gain"]) == {"hidden-rl2", "hidden-reptile"}
+    assert set(results["meta_gain"]) == {"hidden-rl2", "hidden-fomaml"}
 
 
 def test_hidden_tiny_run_scores_own_tasks_after_own_k(hidden_run: Path) -> None:
@@ -143,6 +144,75 @@ def test_hidden_tiny_run_says_which_banana_each_episode_ended_holding(hidden_run
     assert "own" not in results["banana_choice"]["expert"]  # untrained: no own rules
     report = (hidden_run / "report.md").read_text()
     assert "Which banana the episodes ended holding" in report
+
+
+def test_hidden_tiny_run_says_what_rl2_held_in_each_trials_first_episode(hidden_run: Path) -> None:
+    """Only RL^2 adapts in context: its rows after k=1 name the first episode's banana, and the
+    report groups its scored episodes by it."""
+    with open(hidden_run / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    firsts = {(r["learner"], r["k"]) for r in rows if r["first_lifted"]}
+    assert firsts == {("hidden-rl2", "1")}
+    assert {r["first_lifted"] for r in rows if r["learner"] == "hidden-rl2" and r["k"] == "1"} <= {
+        "target",
+        "decoy",
+        "none",
+    }
+    results = json.loads((hidden_run / "results.json").read_text())
+    memory = results["in_context_choice"]
+    assert set(memory) == {"hidden-rl2"} and set(memory["hidden-rl2"]) == {"own", "evaluation"}
+    chosen = preset("hidden-tiny")
+    trials = sum(group["episodes"] for group in memory["hidden-rl2"]["evaluation"].values())
+    assert trials == len(chosen.seeds) * chosen.protocol.heldout_tasks * chosen.protocol.eval_episodes
+    report = (hidden_run / "report.md").read_text()
+    assert "What the memory of the first episode changed" in report
+    assert "| hidden-rl2 | held-out rules after k=1 |" in report
+
+
+@pytest.mark.parametrize("name", ["hidden-yellow-specialist", "hidden-rl2"])
+def test_measure_hidden_choice_script_reads_a_trained_learner(hidden_run: Path, name: str) -> None:
+    """scripts/measure_hidden_choice.py on the tiny run's learners: shares of the episodes, and for
+    RL^2 the second episode's choice by what the first held (nan where no episode held one)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "measure_hidden_choice.py"
+    command = [sys.executable, str(script), "--run", str(hidden_run), "--learner", name, "--episodes", "3"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    values = dict(line.rsplit(": ", 1) for line in out.strip().splitlines())
+    keys = (["first episode: target held", "second, of holds, after the decoy in the first: target"]
+            if name == "hidden-rl2" else ["lifted target", "lifted none", "of lifts: target"])  # fmt: skip
+    assert set(keys) <= set(values)
+    shares = [float(value) for value in values.values()]
+    assert all(np.isnan(v) or 0.0 <= v <= 1.0 for v in shares)
+    if name != "hidden-rl2":  # target, decoy and none share the episodes
+        assert abs(sum(float(values[f"lifted {role}"]) for role in ("target", "decoy", "none")) - 1.0) < 1e-9
+
+
+def test_the_finding_says_whether_rl2_used_its_first_episode() -> None:
+    """Scored episodes grouped by the first episode's banana; the words come from the intervals."""
+    protocol = preset("hidden-tiny").protocol
+    spec = registry.learner("hidden-rl2")
+    # After a target first: the target kept 18 of 20 times; after a decoy first: 10 of 20, 2 held nothing.
+    pairs = [("target", "target")] * 18 + [("target", "decoy")] * 2
+    pairs += [("decoy", "target")] * 10 + [("decoy", "decoy")] * 8 + [("decoy", "none")] * 2
+    outcomes = [Outcome(spec.name, i % 2, "heldout", 1, i, 0, last == "target", last, first)
+                for i, (first, last) in enumerate(pairs)]  # fmt: skip
+    outcomes.append(Outcome(spec.name, 0, "heldout", 0, 0, 0, True, "target"))  # k=0: no first episode
+    memory = in_context_choice(outcomes, [spec], protocol)["hidden-rl2"]
+    assert set(memory) == {"evaluation"}
+    after_target, after_decoy, after_none = (memory["evaluation"][first] for first in ("target", "decoy", "none"))
+    assert (after_target["episodes"], after_target["held"], after_target["target"]) == (20, 20, 18)
+    assert (after_decoy["episodes"], after_decoy["held"], after_decoy["target"]) == (20, 18, 10)
+    assert after_none == {"episodes": 0, "held": 0, "target": 0, "target_share": None, "target_share_ci": None}
+    words = " ".join(in_context_findings({"in_context_choice": {"hidden-rl2": memory}}))
+    assert ("after a first episode that held the target its scored episode kept the target more often than a coin "
+            "flip would (the target in 18 of 20 holds") in words  # fmt: skip
+    assert ("after a first episode that held the decoy its scored episode chose as a coin flip would (the target in "
+            "10 of 18 holds") in words  # fmt: skip
+    table = in_context_table({"in_context_choice": {"hidden-rl2": memory}, "own_k": 1, "headline_k": 1})
+    assert "| hidden-rl2 | held-out after k=1 | 20 trials, 20 held, target 18: 0.90 [" in table
+    assert "| 0 trials, none held a banana |" in table
 
 
 def _choice_outcomes(name: str, roles: list[str]) -> list[Outcome]:
@@ -217,5 +287,5 @@ def test_banana_attention_settings_and_errors() -> None:
     with pytest.raises(ValueError, match=r"needs both bananas' keys; missing: banana_a_pos"):
         BananaAttention(gym.make("BananaGrasp/Lift-v3").observation_space)
     for name in ("hidden-yellow-specialist", "hidden-blue-specialist", "hidden-multi-task", "hidden-rl2",
-                 "hidden-reptile"):  # fmt: skip
+                 "hidden-reptile", "hidden-fomaml"):  # fmt: skip
         assert registry.learner(name).hyperparameters.endswith("-bananas")

@@ -562,6 +562,24 @@ def test_trial_keeps_the_rule_and_changes_the_scene() -> None:
     assert all(hidden_target_space("train").contains_scene(rule, scene) for scene in scenes)
 
 
+def test_trial_reports_which_banana_each_episode_ended_holding() -> None:
+    """The expert lifts the target in the first episode and the decoy in the second: the trial's
+    last info lists both slots beside both successes (the lift env lists none: test_envs)."""
+    env = Trial(gym.make(IDS[0]), episodes=2)
+    env.reset(seed=3)
+    expert, held, done = ScriptedExpert(), [], False
+    slot = env.unwrapped.target_slot
+    while not done:
+        obs, _, terminated, truncated, info = env.step(expert.act(env.unwrapped.banana_observation(slot)))
+        done = terminated or truncated
+        if obs["prev_done"][0]:  # an episode ended here: the next one aims at the decoy of its scene
+            held.append(slot)
+            expert.reset()
+            slot = OTHER_SLOT[env.unwrapped.target_slot]
+    assert info["trial_successes"] == [True, False]
+    assert info["trial_lifted"] == held
+
+
 def test_fixed_task_pins_the_rule() -> None:
     rule = HiddenTargetTask(0.4)
     env = FixedTask(gym.make(IDS[0]), rule)

@@ -45,6 +45,8 @@ class RL2Agent:
         self.normalize.training = False
         self._envs = envs
         self.last_lifted: str | None = None
+        # After k >= 1: which banana the trial's first episode ended holding (the hidden-target family).
+        self.first_lifted: str | None = None
         # Trials longer than those of training would put the memory out of its distribution.
         self.max_k = int(read_json(files.meta).get("trial_episodes", 2)) - 1
         self.k = 0
@@ -84,6 +86,9 @@ class RL2Agent:
         env.close()
         self.last_trial_successes = list(info["trial_successes"])
         self.last_lifted = lifted_role(info, bool(info["trial_successes"][-1]))  # the trial's last episode
+        self.first_lifted = None
+        if self.k > 0 and "trial_lifted" in info:
+            self.first_lifted = lifted_role({"lifted": info["trial_lifted"][0]}, bool(info["trial_successes"][0]))
         # Film only the evaluated episode, like every other learner's clip.
         return bool(info["trial_successes"][-1]), frames[last_episode_start:]
 

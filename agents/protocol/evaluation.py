@@ -36,6 +36,9 @@ class Outcome:
     # The hidden-target family: the banana the episode ended holding (target, decoy or none);
     # None for the lift env.
     lifted: str | None = None
+    # A learner that adapts in context (RL^2), after k >= 1: the banana the trial's first
+    # episode ended holding, so that its memory's use can be read off; None otherwise.
+    first_lifted: str | None = None
 
     def as_row(self) -> dict:
         return asdict(self)
@@ -60,7 +63,8 @@ def evaluate_heldout(agent: Agent, tasks: list[Task], ks: tuple[int, ...], episo
             agent.adapt(task, k, episode_seed(seed, t, 0, "adaptation", k))
             for e in range(episodes):
                 success, _ = agent.rollout(task, episode_seed(seed, t, e, "heldout", k))
-                outcomes.append(Outcome(agent.name, seed, "heldout", k, t, e, success, agent.last_lifted))
+                outcomes.append(Outcome(agent.name, seed, "heldout", k, t, e, success, agent.last_lifted,
+                                        getattr(agent, "first_lifted", None)))  # fmt: skip
     agent.reset()
     return outcomes
 
@@ -73,7 +77,8 @@ def evaluate_train(agent: Agent, tasks: list[Task], seed: int, k: int = 0) -> li
         agent.reset()
         agent.adapt(task, k, episode_seed(seed, t, 0, "own-adaptation", k))
         success, _ = agent.rollout(task, episode_seed(seed, t, 0, "train"))
-        outcomes.append(Outcome(agent.name, seed, "train", k, t, 0, success, agent.last_lifted))
+        outcomes.append(Outcome(agent.name, seed, "train", k, t, 0, success, agent.last_lifted,
+                                getattr(agent, "first_lifted", None)))  # fmt: skip
     agent.reset()
     return outcomes
 

@@ -13,10 +13,12 @@ from banana_grasp.agents.protocol.evaluation import Outcome
 
 
 def write_csv(path: Path, outcomes: list[Outcome]) -> None:
-    """results.csv: one row per outcome; ``lifted`` only for the hidden-target family."""
+    """results.csv: one row per outcome; ``lifted`` only for the hidden-target family, and
+    ``first_lifted`` only where a learner adapted in context on it."""
     fields = list(Outcome.__dataclass_fields__)
-    if all(outcome.lifted is None for outcome in outcomes):
-        fields.remove("lifted")
+    for field in ("lifted", "first_lifted"):
+        if all(getattr(outcome, field) is None for outcome in outcomes):
+            fields.remove(field)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
@@ -81,6 +83,8 @@ def markdown_tables(summary: dict, tasks: str = "held-out") -> str:
                 lines.append(f"| {meta} | " + " | ".join(_fmt(gain["p_improvement_each"][n]) for n in names) + " |")
     if "banana_choice" in summary:
         lines += ["", choice_table(summary, tasks)]
+    if "in_context_choice" in summary:
+        lines += ["", in_context_table(summary, tasks)]
     return "\n".join(lines)
 
 
@@ -110,6 +114,38 @@ def choice_table(summary: dict, tasks: str = "held-out") -> str:
     ]
     for name, rows in summary["banana_choice"].items():
         lines.append(f"| {name} | {_choice_cells(rows.get('own'))} | {_choice_cells(rows.get('evaluation'))} |")
+    return "\n".join(lines)
+
+
+def _share_cell(row: dict) -> str:
+    if not row["held"]:
+        return f"{row['episodes']} trials, none held a banana"
+    low, high = row["target_share_ci"]
+    return (f"{row['episodes']} trials, {row['held']} held, target {row['target']}: "
+            f"{row['target_share']:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
+
+
+def in_context_table(summary: dict, tasks: str = "held-out") -> str:
+    """The hidden-target family, learners that adapt in context: the scored episode's choice
+    by what the trial's first episode ended holding."""
+    own = f" after k={summary['own_k']}" if summary.get("own_k") else ""
+    lines = [
+        (
+            "What the memory of the first episode changed (learners that adapt in context): trials grouped by which "
+            "banana their first episode ended holding; in each, how many scored episodes ended holding a banana, how "
+            "many the target, and the target's share of the holds with its Clopper-Pearson 95% interval. A learner "
+            "that reads the first episode's rewards keeps the target after a target and takes the other banana "
+            "after the decoy; one that does not takes the target about as often after either:"
+        ),
+        "",
+        "| learner | tasks | first held the target | first held the decoy | first held neither |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, rows in summary["in_context_choice"].items():
+        for label, title in (("own", f"own rules{own}"), ("evaluation", f"{tasks} after k={summary['headline_k']}")):
+            if label in rows:
+                cells = " | ".join(_share_cell(rows[label][first]) for first in ("target", "decoy", "none"))
+                lines.append(f"| {name} | {title} | {cells} |")
     return "\n".join(lines)
 
 

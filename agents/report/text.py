@@ -78,6 +78,31 @@ def _choice_words(name: str, row: dict) -> str:
             f"in {row['target']} of them ({row['target_share']:.2f}, 95% CI [{low:.2f}, {high:.2f}]): {verdict}.")  # fmt: skip
 
 
+def in_context_findings(summary: dict, tasks: str = "held-out") -> list[str]:
+    """The hidden-target family: whether a learner that adapts in context used what its first
+    episode found, on the evaluation tasks: after a first episode that held the target, and
+    after one that held the decoy, does the scored episode take the target?"""
+    words = []
+    for name, rows in summary.get("in_context_choice", {}).items():
+        if "evaluation" not in rows:
+            continue
+        parts = []
+        for first, kept in (("target", "kept the target"), ("decoy", "took the other banana, the target,")):
+            row = rows["evaluation"][first]
+            if not row["held"]:
+                parts.append(f"after the {row['episodes']} first episode(s) that held the {first}, no scored episode "
+                             "held a banana")  # fmt: skip
+                continue
+            low, high = row["target_share_ci"]
+            how = (f"{kept} more often than a coin flip would" if low > 0.5 else
+                   "took the decoy more often than a coin flip would" if high < 0.5 else
+                   "chose as a coin flip would")  # fmt: skip
+            parts.append(f"after a first episode that held the {first} its scored episode {how} "
+                         f"(the target in {row['target']} of {row['held']} holds, 95% CI [{low:.2f}, {high:.2f}])")  # fmt: skip
+        words.append(f"On the {tasks} tasks, {name}: " + "; ".join(parts) + ".")
+    return words
+
+
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -107,6 +132,7 @@ def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
             f"Scored below {OWN_SUCCESS_LEARNED:.1f} on their own variation on some seed (per seed: {scores})."
         )
     parts += choice_findings(summary)
+    parts += in_context_findings(summary, tasks)
     for meta, per_k in summary["meta_gain"].items():
         gains = per_k[str(k)]
         if did_not_learn(speed, meta) or meta in weak:
