@@ -21,9 +21,9 @@ class Agent(Protocol):
     # After a rollout of the hidden-target family: which banana its episode ended holding
     # ("target", "decoy" or "none"; ``learners.envs.lifted_role``); None for the lift env.
     last_lifted: str | None
-    # Optional, for a learner that adapts in context (RL^2): which banana the first episode of
-    # the trial that held its last rollout ended holding (after k >= 1); None otherwise.
-    # first_lifted: str | None
+    # A learner that adapts in context (RL^2) may also set ``first_lifted`` (the evaluation
+    # reads it with getattr): which banana the first episode of the trial that held its last
+    # rollout ended holding, after k >= 1 in the hidden-target family; None otherwise.
 
     def reset(self) -> None:
         """Forget any adaptation: back to the trained agent."""
