@@ -210,6 +210,11 @@ def test_the_finding_says_whether_rl2_used_its_first_episode() -> None:
             "flip would (the target in 18 of 20 holds") in words  # fmt: skip
     assert ("after a first episode that held the decoy its scored episode chose as a coin flip would (the target in "
             "10 of 18 holds") in words  # fmt: skip
+    # A learner whose first episodes never held a banana: nothing to group by.
+    nothing = in_context_choice([Outcome(spec.name, 0, "heldout", 1, 0, 0, False, "none", "none")], [spec], protocol)
+    assert in_context_findings({"in_context_choice": nothing}) == [
+        "On the held-out tasks, hidden-rl2: no first episode held the target; no first episode held the decoy."
+    ]
     table = in_context_table({"in_context_choice": {"hidden-rl2": memory}, "own_k": 1, "headline_k": 1})
     assert "| hidden-rl2 | held-out after k=1 | 20 trials, 20 held, target 18: 0.90 [" in table
     assert "| 0 trials, none held a banana |" in table

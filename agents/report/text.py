@@ -89,6 +89,9 @@ def in_context_findings(summary: dict, tasks: str = "held-out") -> list[str]:
         parts = []
         for first, kept in (("target", "kept the target"), ("decoy", "took the other banana, the target,")):
             row = rows["evaluation"][first]
+            if not row["episodes"]:
+                parts.append(f"no first episode held the {first}")
+                continue
             if not row["held"]:
                 parts.append(f"after the {row['episodes']} first episode(s) that held the {first}, no scored episode "
                              "held a banana")  # fmt: skip
