@@ -30,6 +30,7 @@ from banana_grasp.agents.learners.registry import learner, load_agent
 from banana_grasp.agents.learners.storage import load_model
 from banana_grasp.agents.protocol.agent import adapted_rollout
 from banana_grasp.agents.protocol.presets import sample_tasks
+from banana_grasp.agents.protocol.summary import FIRST_ROLES, held_shares
 
 
 def measure(files: LearnerFiles, name: str, episodes: int, env_seed: int = 10_000) -> dict[str, float]:
@@ -78,16 +79,16 @@ def measure_trials(files: LearnerFiles, name: str, trials: int, task_seed: int =
         raise ValueError(f"{name} is not an RL^2 learner of the hidden-target family; allowed: hidden-rl2")
     rules = EnvSpec(spec.variation, "train", "interleaved")
     agent = load_agent(spec, files, rules)
-    second = {"target": [], "decoy": [], "none": []}  # what the first episode held -> the second's
+    second = {first: [] for first in FIRST_ROLES}  # what the first episode held -> the second's
     for index, task in enumerate(sample_tasks(trials, task_seed, rules)):
         adapted_rollout(agent, task, 1, seed=task_seed + index)
         second[agent.first_lifted].append(agent.last_lifted)
     everything = [role for roles in second.values() for role in roles]
-    of_holds = lambda roles: (  # the target's share of the episodes that held a banana
-        float(np.mean([role == "target" for role in roles if role != "none"]))
-        if set(roles) - {"none"}
-        else float("nan")
-    )
+
+    def of_holds(roles: list[str]) -> float:  # the target's share of the episodes that held a banana
+        share = held_shares(roles)["target_share"]
+        return float("nan") if share is None else share
+
     return {
         "first episode: target held": len(second["target"]) / trials,
         "first episode: decoy held": len(second["decoy"]) / trials,

@@ -76,7 +76,7 @@ def _target_share(held: list[bool]) -> dict:
     return {"target": int(sum(held)), "target_share": share, "target_share_ci": ci}
 
 
-def _held(roles: list[str]) -> dict:
+def held_shares(roles: list[str]) -> dict:
     """Of episodes ending with ``roles`` (target, decoy or none): how many, how many held a
     banana, and the target's share of those."""
     held = [role == "target" for role in roles if role != "none"]
@@ -99,7 +99,7 @@ def in_context_choice(outcomes: list[Outcome], learners: list[LearnerSpec], prot
                       if o.learner == spec.name and o.phase == phase and o.k == k and o.first_lifted is not None]  # fmt: skip
             if scored:
                 groups = {first: [o.lifted for o in scored if o.first_lifted == first] for first in FIRST_ROLES}
-                rows[label] = {first: _held(roles) for first, roles in groups.items()}
+                rows[label] = {first: held_shares(roles) for first, roles in groups.items()}
         if rows:
             memory[spec.name] = rows
     return memory
@@ -120,7 +120,7 @@ def banana_choice(outcomes: list[Outcome], learners: list[LearnerSpec], protocol
                      if o.learner == spec.name and o.phase == phase and o.k == k and o.lifted is not None]  # fmt: skip
             if not roles:
                 continue
-            rows[label] = _held(roles)
+            rows[label] = held_shares(roles)
         if rows:
             choice[spec.name] = rows
     return choice

@@ -10,6 +10,7 @@ import numpy as np
 
 from banana_grasp.agents.common.files import write_text_atomic
 from banana_grasp.agents.protocol.evaluation import Outcome
+from banana_grasp.agents.protocol.summary import FIRST_ROLES
 
 
 def write_csv(path: Path, outcomes: list[Outcome]) -> None:
@@ -144,7 +145,7 @@ def in_context_table(summary: dict, tasks: str = "held-out") -> str:
     for name, rows in summary["in_context_choice"].items():
         for label, title in (("own", f"own rules{own}"), ("evaluation", f"{tasks} after k={summary['headline_k']}")):
             if label in rows:
-                cells = " | ".join(_share_cell(rows[label][first]) for first in ("target", "decoy", "none"))
+                cells = " | ".join(_share_cell(rows[label][first]) for first in FIRST_ROLES)
                 lines.append(f"| {name} | {title} | {cells} |")
     return "\n".join(lines)
 
