@@ -661,7 +661,8 @@ def test_a_bad_suite_is_named(monkeypatch, values: dict, message: str) -> None:
         presets.suite("full")
 
 
-PRESET_KEYS = {"seeds", "learners", "train_steps", "protocol", "video_tasks", "stop_at_success", "algo_overrides"}
+PRESET_KEYS = {"seeds", "learners", "train_steps", "protocol", "video_tasks", "stop_at_success", "algo_overrides",
+               "checkpoint_every"}  # fmt: skip
 PROTOCOL_KEYS = {"k", "eval_episodes", "heldout_tasks", "train_tasks", "variation", "split", "position_layout",
                  "task_seed", "own_k"}  # fmt: skip
 
@@ -702,6 +703,10 @@ def test_unknown_preset_or_protocol_keys_are_refused_naming_the_allowed_keys(mon
     preset_file({**tiny, "protocol": {**tiny["protocol"], "eval_episodes": 0}})
     with pytest.raises(ValueError, match="eval_episodes must be an integer >= 1"):
         presets.preset("edited")
+    for every in (0, 1.5, True, "256"):
+        preset_file({**tiny, "checkpoint_every": every})
+        with pytest.raises(ValueError, match=r"checkpoint_every must be a whole number of env steps >= 1; got"):
+            presets.preset("edited")
 
 
 @pytest.mark.parametrize("stop", [0, 0.0, -0.5, 1.01, 2, "0.9", True, [0.9], float("nan")])

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,10 +14,13 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from banana_grasp.agents.common import faults
 from banana_grasp.agents.common.layout import RunLayout
 from banana_grasp.agents.protocol.presets import preset
 from banana_grasp.agents.run.compare import compare
 from banana_grasp.agents.run.jobs import EvalJob, TrainJob, eval_jobs, train_jobs
+
+from timeouts import scaled
 
 PRESET = "tiny"
 # One cluster for the whole module: xdist's loadgroup keeps these tests on one worker.
@@ -32,11 +33,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_cluster(home: Path, workers: int = 2) -> tuple[str, list[subprocess.Popen]]:
+def _start_cluster(home: Path, workers: int = 2, **environ: str) -> tuple[str, list[subprocess.Popen]]:
     """A scheduler and ``workers`` single-threaded worker processes on 127.0.0.1, started in
-    ``home``; returns its address once every worker has joined, and the processes."""
+    ``home`` with ``environ`` added to their environment; returns its address once every worker
+    has joined, and the processes."""
     address = f"tcp://127.0.0.1:{_free_port()}"
-    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"), **environ}
     dask = [sys.executable, "-m", "dask"]
     quiet = {"cwd": home, "env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     procs = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
@@ -47,7 +49,7 @@ def _start_cluster(home: Path, workers: int = 2) -> tuple[str, list[subprocess.P
     ]
     from distributed import Client
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + scaled(60)
     while True:
         try:
             with Client(address, timeout="2s") as client:
@@ -57,7 +59,7 @@ def _start_cluster(home: Path, workers: int = 2) -> tuple[str, list[subprocess.P
             pass
         if time.monotonic() > deadline:
             _stop(procs)
-            pytest.fail("the local Dask cluster did not start within 60 s")
+            pytest.fail(f"the local Dask cluster did not start within {scaled(60):.0f} s")
         time.sleep(0.5)
 
 
@@ -66,7 +68,7 @@ def _stop(procs: list[subprocess.Popen]) -> None:
         proc.terminate()
     for proc in procs:
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=scaled(20))
         except subprocess.TimeoutExpired:
             proc.kill()
 
@@ -130,34 +132,17 @@ def test_an_interrupted_run_resumes_on_the_cluster(scheduler: str, tmp_path: Pat
 
 
 def test_a_job_whose_worker_dies_is_run_again(tmp_path_factory, tmp_path: Path) -> None:
-    """A worker killed in the middle of a training job: the job runs again on a worker that is
-    alive, and the run finishes with every job's files."""
-    from distributed import Client
-
-    address, procs = _start_cluster(tmp_path_factory.mktemp("dask-dying"))
-    killed: list[str] = []
-
-    def kill_a_worker_in_a_training_job() -> None:
-        with Client(address, timeout="10s") as client:
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not killed:
-                for worker, keys in client.processing().items():
-                    if any(str(key).startswith("remote_train") for key in keys):
-                        pid = client.run(os.getpid, workers=[worker])[worker]
-                        os.kill(pid, signal.SIGKILL)
-                        killed.append(worker)
-                        return
-                time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_a_worker_in_a_training_job)
+    """A worker killed (SIGKILL) in the middle of a training job, just after its first checkpoint:
+    the job runs again on a worker that is alive, and the run finishes with every job's files."""
+    marker = tmp_path / "killed"
+    fault = {faults.VARIABLE: f"checkpoint:multi-task={marker}"}  # the first worker there dies
+    address, procs = _start_cluster(tmp_path_factory.mktemp("dask-dying"), **fault)
     try:
-        killer.start()
         run = tmp_path / "run"
         report = compare(PRESET, run, progress=False, scheduler=address)
-        killer.join()
     finally:
         _stop(procs)
-    assert killed, "no worker was caught in a training job"
+    assert marker.is_file(), "no worker was killed in a training job"
     assert report.is_file()
     chosen, layout = preset(PRESET), RunLayout(run)
     assert all(job.is_done() for job in train_jobs(chosen, layout))
@@ -189,7 +174,7 @@ def test_the_cli_reports_an_unreachable_scheduler(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "banana_grasp.agents.cli", "compare", "--preset", PRESET, "--quiet",
          "--out", str(tmp_path / "run"), "--scheduler", address],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=scaled(120), check=False,
     )  # fmt: skip
     assert result.returncode == 2
     assert f"cannot reach the Dask scheduler at '{address}'" in result.stderr

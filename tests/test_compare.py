@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import yaml
 
+from banana_grasp.agents.common import faults
 from banana_grasp.agents.common.files import package_version
 from banana_grasp.agents.common.layout import RunLayout
 from banana_grasp.agents.learners import registry
@@ -32,6 +33,8 @@ from banana_grasp.agents.protocol.presets import Suite, preset
 from banana_grasp.agents.report import write_suite_report
 from banana_grasp.agents.run.compare import compare
 from banana_grasp.envs import MAX_EPISODE_STEPS, Task, task_distribution
+
+from timeouts import scaled
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = "tiny"
@@ -49,12 +52,12 @@ def _run_together(commands: dict[str, list[str]], cwd: Path, timeout: float) -> 
                                 stderr=subprocess.PIPE, text=True)
         for label, args in commands.items()
     }  # fmt: skip
-    return {label: (proc, *proc.communicate(timeout=timeout)) for label, proc in procs.items()}
+    return {label: (proc, *proc.communicate(timeout=scaled(timeout))) for label, proc in procs.items()}
 
 
 def _run(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=scaled(timeout)
     )
 
 
@@ -467,6 +470,27 @@ def _table_rows(stdout: str) -> dict[str, list[str]]:
     return rows
 
 
+def test_a_local_run_killed_mid_way_resumes_to_the_uninterrupted_results(
+    tiny_run: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A worker of the local pool killed (SIGKILL) just after a training's checkpoint: the run
+    stops, with what it finished saved; started again, it resumes from the checkpoint and
+    writes the results of a run never interrupted."""
+    run, marker = tmp_path / "run", tmp_path / "killed"
+    monkeypatch.setenv(faults.VARIABLE, f"checkpoint:multi-task={marker}")  # inherited by the workers
+    with pytest.raises(RuntimeError, match="run again to resume"):
+        compare(PRESET, run, workers=2, progress=False)
+    assert marker.is_file(), "no worker was killed"
+    assert not (run / "results.csv").exists()
+    killed = [state.parent.parent for state in run.glob("learners/multi-task/seed*/checkpoint/state.json")]
+    assert killed and not any((folder / "meta.json").exists() for folder in killed), "not killed mid-training"
+    compare(PRESET, run, workers=2, progress=False)
+    assert (run / "results.csv").read_text() == (tiny_run / "results.csv").read_text()
+    for folder in killed:
+        assert not (folder / "checkpoint").exists()
+        assert (folder / "model.zip").read_bytes() != b""
+
+
 def test_evaluate_script_on_a_finished_run(tiny_run: Path) -> None:
     before = _stamps(tiny_run)
     evaluate = [str(ROOT / "scripts" / "evaluate.py"), "--run", str(tiny_run), "--learners", "position-specialist",
@@ -483,7 +507,7 @@ def test_evaluate_script_on_a_finished_run(tiny_run: Path) -> None:
                                 stderr=subprocess.PIPE, text=True)
         for label, args in commands.items()
     }  # fmt: skip
-    done = {label: (proc, *proc.communicate(timeout=180)) for label, proc in procs.items()}
+    done = {label: (proc, *proc.communicate(timeout=scaled(180))) for label, proc in procs.items()}
 
     proc, out, err = done["k0"]
     assert proc.returncode == 0, err

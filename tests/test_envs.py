@@ -45,6 +45,8 @@ from banana_grasp.envs.expert import banana_yaw
 from banana_grasp.envs.tasks import CENTRE_POSE, COLOR_SPACES, POSITION_SPACES, YELLOW
 from banana_grasp.envs.wrappers import LUMA
 
+from timeouts import scaled
+
 REPO = Path(__file__).resolve().parents[1]
 IDS = list(ENV_IDS)
 OTHER_SPLIT = {"train": "heldout", "heldout": "train"}
@@ -900,7 +902,7 @@ def test_bench_env_script_runs() -> None:
         [sys.executable, str(REPO / "scripts" / "bench_env.py"), "--steps", "200", "--pixel-steps", "50"],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=scaled(180),
         check=False,
         cwd=REPO,
     )
@@ -1126,7 +1128,7 @@ def test_mujoco_gl_default(environ: dict, first: str, expected: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in unset} | environ
     code = f"{first}\nimport os, banana_grasp.envs\nprint(os.environ.get('MUJOCO_GL'))"
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=scaled(120), check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == [expected]

@@ -32,6 +32,8 @@ from banana_grasp.agents.report.text import choice_findings, in_context_findings
 from banana_grasp.agents.run.compare import compare
 from banana_grasp.envs import ENV_IDS, HIDDEN_TARGET_IDS, HiddenTargetTask, Task, hidden_target_space
 
+from timeouts import scaled
+
 pytestmark = pytest.mark.xdist_group("hidden-tiny-run")
 HIDDEN_IDS_TRAIN = "BananaGrasp/Lift-HiddenTarget-v4"
 
@@ -178,7 +180,7 @@ def test_measure_hidden_choice_script_reads_a_trained_learner(hidden_run: Path, 
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "measure_hidden_choice.py"
     command = [sys.executable, str(script), "--run", str(hidden_run), "--learner", name, "--episodes", "3"]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=scaled(120)).stdout
     values = dict(line.rsplit(": ", 1) for line in out.strip().splitlines())
     keys = (["first episode: target held", "second, of holds, after the decoy in the first: target"]
             if name == "hidden-rl2" else ["lifted target", "lifted none", "of lifts: target"])  # fmt: skip

@@ -20,6 +20,8 @@ import pytest
 
 from banana_grasp.agents.cli import main, parser
 
+from timeouts import scaled
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI_SCRIPTS = ("compare", "train", "evaluate", "render")
 README = (ROOT / "README.md").read_text()
@@ -72,20 +74,22 @@ def test_shell_example(line: str, tmp_path, monkeypatch) -> None:
             assert (tmp_path / args.out).stat().st_size > 0
     elif words[0] == "dask":  # Dask's own command line: its options must exist
         result = subprocess.run([sys.executable, "-m", "dask", *words[1:], "--help"], check=False,
-                                capture_output=True, text=True)  # fmt: skip
+                                capture_output=True, text=True, timeout=scaled(60))  # fmt: skip
         assert result.returncode == 0, result.stderr
     elif words[:3] == ["python", "-m", "rl_zoo3.train"]:  # run as written, on a tiny budget
         logs = tmp_path / "logs"
         result = subprocess.run([sys.executable, "-m", "rl_zoo3.train", *words[3:], "-n", "256", "--eval-freq", "-1",
                                  "-f", str(logs)], cwd=tmp_path, check=False, capture_output=True, text=True,
-                                timeout=300)  # fmt: skip
+                                timeout=scaled(300))  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
         assert list(logs.rglob("*.zip")) and list(logs.rglob("vecnormalize.pkl")), "rl-zoo3 saved no model"
     elif words[0] == "python":
         script = ROOT / words[1]
         if script.stem in CLI_SCRIPTS:  # the script is `banana-grasp <stem>`: check its arguments
             parser().parse_args([script.stem, *words[2:]])
-        result = subprocess.run([sys.executable, str(script), "--help"], check=False, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, str(script), "--help"], check=False, capture_output=True, text=True, timeout=scaled(60)
+        )
         assert result.returncode == 0, result.stderr
     else:
         pytest.fail(f"README shell example of an unknown kind: {line}")

@@ -24,6 +24,8 @@ from banana_grasp.agents.learners.envs import PadEpisode
 from banana_grasp.agents.learners.trial_ppo import TrialBatch, TrialPPO
 from banana_grasp.envs import Trial
 
+from timeouts import scaled
+
 LENGTH = 10  # steps per episode
 EPISODES = 2  # episodes per trial
 TRIAL = EPISODES * LENGTH  # TrialPPO's n_steps
@@ -264,7 +266,7 @@ def test_bench_rl2_script_prints_speeds_and_their_ratios() -> None:
 
     repo = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, str(repo / "scripts" / "bench_rl2.py"), "--steps", "1600"],
-                            capture_output=True, text=True, timeout=300, check=False, cwd=repo)  # fmt: skip
+                            capture_output=True, text=True, timeout=scaled(300), check=False, cwd=repo)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     means = {}
     for line in result.stdout.splitlines():

@@ -23,9 +23,10 @@ class SeedStreams:
             raise ValueError(f"a training seed must be >= 0; got {self.seed}")
         return np.random.SeedSequence(self.seed, spawn_key=(stream, *keys))
 
-    def policy(self) -> int:
-        """The seed of the policy's initialisation and sampling (torch, numpy, random)."""
-        return int(self._stream(POLICY, ()).generate_state(1)[0])
+    def policy(self, *keys: int) -> int:
+        """The seed of the policy's initialisation and sampling (torch, numpy, random); ``keys``
+        tell apart the stretches of a training between checkpoints (its step count)."""
+        return int(self._stream(POLICY, keys).generate_state(1)[0])
 
     def envs(self, n: int, *keys: int) -> list[int]:
         """Seeds of ``n`` training envs; ``keys`` tell apart sets of envs (e.g. Reptile's iterations)."""

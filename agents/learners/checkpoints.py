@@ -3,6 +3,15 @@
 A learner's folder is reused only for the same learner with the same hyperparameters:
 ``meta.json`` and each checkpoint's ``state.json`` record them (:func:`training_config`),
 and :func:`check_reusable` refuses a folder saved with others before any training.
+
+**Resume is exact.** A checkpoint holds the weights, the optimiser's state, the normalisation
+statistics and the success checks made so far. What it does not hold, the envs' episodes in
+progress and the random generators' states, training starts afresh at every checkpoint,
+keyed by its step count (:func:`restart_streams`), whether or not the run stops there; a run
+resumed from a checkpoint does the same. So an interrupted and resumed training ends with
+the same weights, statistics and optimiser state, bit for bit, as one never interrupted
+(tests/test_resume.py). The price: every ``checkpoint_every`` env steps, each env's episode
+in progress is dropped (after the update that used it) and a new one starts.
 """
 
 from __future__ import annotations
@@ -15,12 +24,16 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import set_random_seed
 
+from banana_grasp.agents.common import faults
 from banana_grasp.agents.common.curves import append_curve, last_success, last_wall_seconds, read_curve
 from banana_grasp.agents.common.files import read_json, versions, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
+from banana_grasp.agents.learners.stopping import SuccessCheck
 
 CHECKPOINT_EVERY = 20_000  # env steps between checkpoints, unless told otherwise
 
@@ -35,7 +48,8 @@ class CurveAndCheckpoint(BaseCallback):
 
     ``check`` (``stopping.SuccessCheck``): asked before each rollout, once the previous update
     is done; when it says stop, the next step ends ``learn()`` and ``stopped_at`` holds the
-    env steps trained.
+    env steps trained. ``seed``: the training seed, whose streams start afresh after each
+    checkpoint (:func:`restart_streams`; None: they run on).
     """
 
     def __init__(
@@ -44,10 +58,11 @@ class CurveAndCheckpoint(BaseCallback):
         checkpoint_every: int | None,
         on_rollout: Callable[[int], None] | None = None,
         config: dict | None = None,
-        check: Callable[[BaseAlgorithm, int], bool] | None = None,
+        check: SuccessCheck | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
-        self.check = check
+        self.check, self.seed = check, seed
         self.stopped_at: int | None = None
         self.files, self.checkpoint_every, self.on_rollout = files, checkpoint_every, on_rollout
         self.config = config  # written into each checkpoint, checked on resume
@@ -69,8 +84,10 @@ class CurveAndCheckpoint(BaseCallback):
             return
         every = self.checkpoint_every
         if every is not None and self.num_timesteps - self._last_checkpoint >= every:
-            save_checkpoint(self.files, self.model, self.config)
+            save_checkpoint(self.files, self.model, self.config, self.check)
             self._last_checkpoint = self.num_timesteps
+            if self.seed is not None:
+                restart_streams(self.model, self.seed)
 
     def _on_step(self) -> bool:
         if self.stopped_at is not None:
@@ -89,20 +106,34 @@ class CurveAndCheckpoint(BaseCallback):
             self.on_rollout(self.num_timesteps)
 
 
-def save_checkpoint(files: LearnerFiles, model: BaseAlgorithm, config: dict | None = None) -> None:
+def save_checkpoint(
+    files: LearnerFiles, model: BaseAlgorithm, config: dict | None = None, check: SuccessCheck | None = None
+) -> None:
+    """The model and its normalisation, then ``state.json``: the step count, ``config`` and the
+    success checks made so far (a resumed check continues their record and schedule)."""
     storage.save_model(files.checkpoint, model)
-    write_json_atomic(files.checkpoint.state, {"steps": int(model.num_timesteps), **(config or {})})
+    checks = {"success_checks": check.checks} if check is not None else {}
+    write_json_atomic(files.checkpoint.state, {"steps": int(model.num_timesteps), **(config or {}), **checks})
+    faults.reached(f"checkpoint:{(config or {}).get('learner')}")
+
+
+def restart_streams(model: BaseAlgorithm, seed: int) -> None:
+    """Start the training's random streams afresh, keyed by its step count: its envs get the
+    seeds ``SeedStreams(seed).envs(n, steps)`` and are reset (an episode in progress is dropped),
+    and the policy's sampling (torch, numpy, random) the seed ``SeedStreams(seed).policy(steps)``.
+    Done after every checkpoint and by a run that resumes from one, so that both continue alike."""
+    steps, streams, env = int(model.num_timesteps), SeedStreams(seed), model.get_env()
+    env.unwrapped.env_seeds = streams.envs(env.num_envs, steps)
+    env.unwrapped.seed()
+    model._last_obs = env.reset()
+    model._last_episode_starts = np.ones(env.num_envs, dtype=bool)
+    set_random_seed(streams.policy(steps))
 
 
 def checkpoint_steps(files: LearnerFiles) -> int:
     """Env steps of the last checkpoint of an unfinished training (0 if there is none)."""
     state = files.checkpoint.state
     return int(read_json(state)["steps"]) if state.is_file() else 0
-
-
-def trained_or_checkpoint_steps(files: LearnerFiles) -> int:
-    """Env steps training continues from: the last checkpoint, else a finished learner, else 0."""
-    return checkpoint_steps(files) or storage.trained_steps(files)
 
 
 def training_config(

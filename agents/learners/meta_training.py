@@ -73,7 +73,7 @@ def meta_train(
         if settings.on_rollout is not None:
             settings.on_rollout(model.num_timesteps)
         if model.num_timesteps < steps and model.num_timesteps - last_checkpoint >= settings.checkpoint_every:
-            save_checkpoint(files, model, config)
+            save_checkpoint(files, model, config, check)
             last_checkpoint = model.num_timesteps
     extra = {"success_checks": check.checks} if check is not None else {}
     if check is not None:

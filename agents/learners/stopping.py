@@ -24,6 +24,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecNormalize
 
 from banana_grasp.agents.common.curves import read_curve
+from banana_grasp.agents.common.files import read_json
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec
@@ -37,7 +38,11 @@ PRECONDITION = 0.5  # training success (mean of the last 3 rollouts) before any 
 
 
 class SuccessCheck:
-    """Decides when a training stops; ``checks`` lists each check's (env steps, success)."""
+    """Decides when a training stops; ``checks`` lists each check's (env steps, success).
+
+    A training resumed from a checkpoint continues the checks its ``state.json`` records, and
+    so their schedule: it checks where the uninterrupted training would have.
+    """
 
     def __init__(
         self, learner: LearnerSpec, tasks: EnvSpec, seed: int, threshold: float, files: LearnerFiles, own_k: int = 0
@@ -46,8 +51,9 @@ class SuccessCheck:
         # An in-context learner plays trials of own_k + 1 episodes, scored on the last one
         # (envs.Trial reports it as the trial's success); others play single episodes.
         self.trial_episodes = own_k + 1
-        self.checks: list[list] = []
-        self._last: int | None = None
+        state = files.checkpoint.state
+        self.checks: list[list] = read_json(state).get("success_checks", []) if state.is_file() else []
+        self._last: int | None = int(self.checks[-1][0]) if self.checks else None
         self._envs: VecNormalize | None = None  # made at the first check, re-seeded for each round
         self._seeds = SeedStreams(seed).check_envs(CHECK_ROUNDS * CHECK_ENVS)
 

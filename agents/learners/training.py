@@ -30,8 +30,8 @@ from banana_grasp.agents.learners.checkpoints import (
     CurveAndCheckpoint,
     check_reusable,
     finish,
+    restart_streams,
     resume_point,
-    trained_or_checkpoint_steps,
     training_config,
 )
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec, normalized_keys
@@ -155,13 +155,13 @@ def train_sb3(
     started = time.perf_counter()
     hp = hyperparameters(learner.hyperparameters)
     factory = env_factory(learner, settings.train_tasks(learner), trial_episodes=settings.trial_episodes)
-    # A resumed training gets envs of its own (keyed by its step count), not a replay of the first.
-    resumed_at = trained_or_checkpoint_steps(files)
-    venv = make_vec(factory, SeedStreams(seed).envs(hp["n_envs"], *([resumed_at] if resumed_at else [])))
+    venv = make_vec(factory, SeedStreams(seed).envs(hp["n_envs"]))
     model, _ = start_or_resume(learner, algo, policy, venv, seed, files, settings, algo_kwargs=algo_kwargs)
+    if model.num_timesteps > 0:  # resumed: continue as a training that made a checkpoint here did
+        restart_streams(model, seed)
     config = training_config(learner, settings.algo_overrides, settings.trial_episodes)
     check = settings.success_check(learner, seed, files)
-    callback = CurveAndCheckpoint(files, settings.checkpoint_every, settings.on_rollout, config, check)
+    callback = CurveAndCheckpoint(files, settings.checkpoint_every, settings.on_rollout, config, check, seed)
     remaining = steps - model.num_timesteps
     if remaining > 0:
         model.learn(remaining, callback=callback, reset_num_timesteps=False,

@@ -13,6 +13,7 @@ import numpy as np
 
 from banana_grasp.agents.common.config import config_names, read_config
 from banana_grasp.agents.common.variations import VARIATIONS, check_variation, family, task_sampler
+from banana_grasp.agents.learners.checkpoints import CHECKPOINT_EVERY
 from banana_grasp.agents.learners.envs import EnvSpec
 from banana_grasp.agents.learners.registry import LearnerSpec, learner
 from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, Task
@@ -137,6 +138,8 @@ class Preset:
     # Training stops once a learner's training success (3 rollouts) reaches this; None: the whole budget.
     stop_at_success: float | None = None
     algo_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> algorithm settings
+    # Env steps between a training's checkpoints; its streams start afresh at each (learners.checkpoints).
+    checkpoint_every: int = CHECKPOINT_EVERY
 
     def steps_for(self, spec: LearnerSpec) -> int:
         for key in (spec.name, spec.kind):
@@ -215,6 +218,9 @@ def preset(name: str) -> Preset:
     stop = result.stop_at_success
     if stop is not None and not (isinstance(stop, (int, float)) and not isinstance(stop, bool) and 0 < stop <= 1):
         raise ValueError(f"preset {name!r}: stop_at_success must be a success rate in (0, 1] or null; got {stop!r}")
+    every = result.checkpoint_every
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"preset {name!r}: checkpoint_every must be a whole number of env steps >= 1; got {every!r}")
     for spec in result.specs():  # every learner exists, and every trained one has a budget
         if spec.trained:
             result.steps_for(spec)

@@ -11,7 +11,7 @@ from typing import Any
 from banana_grasp.agents.common.files import read_json, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
 from banana_grasp.agents.learners import storage
-from banana_grasp.agents.learners.checkpoints import check_reusable, checkpoint_steps, training_config
+from banana_grasp.agents.learners.checkpoints import CHECKPOINT_EVERY, check_reusable, checkpoint_steps, training_config
 from banana_grasp.agents.learners.registry import learner
 from banana_grasp.agents.learners.training import TrainSettings, train
 from banana_grasp.agents.protocol.evaluation import evaluate_one
@@ -29,6 +29,7 @@ class TrainJob:
     algo_overrides: dict
     stop_at_success: float | None = None
     own_k: int = 0  # adaptation episodes before an own-task episode (in-context learners' success check)
+    checkpoint_every: int = CHECKPOINT_EVERY
 
     @property
     def label(self) -> str:
@@ -76,7 +77,8 @@ def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
         for seed in preset.seeds:
             folder = str(run.learner(spec.name, seed).folder)
             jobs.append(TrainJob(spec.name, seed, preset.steps_for(spec), folder, protocol.trial_episodes,
-                                 protocol.position_layout, overrides, preset.stop_at_success, protocol.own_k))  # fmt: skip
+                                 protocol.position_layout, overrides, preset.stop_at_success, protocol.own_k,
+                                 preset.checkpoint_every))  # fmt: skip
     return jobs
 
 
@@ -98,7 +100,8 @@ def run_train_job(job: TrainJob, progress_queue: Any = None) -> dict:
         report = lambda steps: progress_queue.put((job.label, steps))
     settings = TrainSettings(trial_episodes=job.trial_episodes, position_layout=job.position_layout,
                              on_rollout=report, algo_overrides=job.algo_overrides,
-                             stop_at_success=job.stop_at_success, own_k=job.own_k)  # fmt: skip
+                             stop_at_success=job.stop_at_success, own_k=job.own_k,
+                             checkpoint_every=job.checkpoint_every)  # fmt: skip
     return train(learner(job.learner), job.seed, job.steps, Path(job.folder), settings)
 
 
