@@ -1,6 +1,6 @@
 # The two set-up commands of the README:
 #   make quick   installs everything, then runs the quick comparison end to end
-#   make test    installs everything, then runs the tests
+#   make test    installs everything, then runs the lint and the tests
 # Both work on a fresh Debian machine with Python 3.11, pip and apt.
 
 PYTHON ?= python3
@@ -10,7 +10,7 @@ export MUJOCO_GL ?= egl
 # Debian packages for headless rendering through EGL (Mesa's software renderer).
 SYSTEM_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0
 
-.PHONY: install system-deps quick full pixels test test-fast bench clean
+.PHONY: install system-deps quick full pixels lint test test-fast bench clean
 
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -41,10 +41,15 @@ pixels: install
 
 # pytest-xdist spreads the tests over every core (a module that builds a run or a cluster once
 # keeps its tests on one worker: xdist_group); test-fast leaves out the tests marked slow.
-test: install
+# The lint first (ruff's rules and format, pyproject.toml): a style slip fails fast.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(PY) -m pytest -n auto --dist loadgroup -q
 
-test-fast: install
+test-fast: lint
 	$(PY) -m pytest -n auto --dist loadgroup -q -m "not slow"
 
 bench: install

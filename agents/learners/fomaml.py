@@ -14,7 +14,7 @@ checkpoints), as multi-task PPO keeps its optimiser.
 
 Reptile moves theta toward the mean of the adapted weights, and one episode of fine-tuning
 from a fresh Adam moves every parameter by about its learning rate whatever the task, so its
-meta-update was mostly noise (results/NOTES.md, "Reptile's plateau"). Here the outer
+meta-update was mostly noise (docs/notes/014-reptile-plateau.md). Here the outer
 gradient is a policy gradient on what the adapted policy did, averaged over a minibatch of
 every task's episodes.
 

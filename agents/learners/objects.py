@@ -3,7 +3,7 @@
 A plain MLP over the concatenated observation learned to lift a banana but chose it by
 place (always the one in observation slot ``b``, or always the one on the left) in every
 setting measured: a choice by colour needs each banana's colour to gate which of two
-position vectors to follow (results/NOTES.md, "Why the hidden-target learners do not learn").
+position vectors to follow (docs/notes/019-hidden-target-learners-choose-by-place.md).
 
 Here each banana is encoded by the same network (its pose, the vector to it, its colour,
 with the features that are not one banana's: the gripper's, and RL^2's previous action,

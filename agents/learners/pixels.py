@@ -7,7 +7,7 @@ under ``state_*`` keys): for a critic (asymmetric actor-critic) or for a teacher
 actions. The actor's network never reads those keys (:class:`PixelActor` takes only
 ``pixels`` and the proprioceptive keys).
 
-Both methods measured (results/NOTES.md, "Pixels: which method") use
+Both methods measured (docs/notes/029-pixel-learners-dagger.md) use
 :class:`AsymmetricPolicy`, stable-baselines3's actor-critic with the actor on pixels and
 proprioception (random shifts of the images while training) and the critic on the state:
 trained by PPO end to end (the learner ``pixel-position-specialist-ppo``, set ``ppo-pixels``),

@@ -13,7 +13,7 @@ plays every round at the threshold or above, and a policy far from it costs one 
 rounds. Fewer episodes did not do: stopped when the training rollouts first reached 90%,
 half the learners of a quick run scored 0.4-0.7 deterministically; after 20 episodes at
 95%, 2 learner-seeds of 12 scored 0.85 on 20 other tasks; after 40, one policy that
-lifted in 0.88-0.90 of 300 other episodes passed (results/NOTES.md).
+lifted in 0.88-0.90 of 300 other episodes passed (docs/notes/036-success-check-80-episodes.md).
 """
 
 from __future__ import annotations

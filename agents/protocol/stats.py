@@ -18,7 +18,7 @@ it on a normal scale, where the mean of a few seeds follows Student's t. So each
 interval is widened around its estimate by ``sqrt(n / (n - 1)) * t_{n-1} / z`` applied to the
 seeds' share of the replicate variance (measured by replicates that resample the seeds
 only): with 5 seeds and seed effects as large as a full run's, the plain percentile
-interval covered the truth 88-90% of the time, the widened one 94-98% (results/NOTES.md).
+interval covered the truth 88-90% of the time, the widened one 94-98% (docs/notes/007-intervals-resample-seeds-and-tasks.md, 042-coverage-test-that-can-fail.md).
 
 **At the bounds.** A learner that succeeds on every (seed, task) cell has zero spread to
 resample, yet 60 successes out of 60 are consistent with a true rate of 0.95. So where the
