@@ -26,6 +26,7 @@ from banana_grasp.agents.learners.ppo import FineTuner
 from banana_grasp.agents.learners.training import TrainSettings, train
 from banana_grasp.agents.protocol.evaluation import evaluate_heldout, evaluate_train
 from banana_grasp.agents.protocol.presets import EvalProtocol, sample_tasks
+from banana_grasp.agents.report.tables import detectable
 from banana_grasp.agents.report.text import finding, gain_verdict
 from banana_grasp.envs import MAX_EPISODE_STEPS, task_distribution
 
@@ -555,6 +556,18 @@ def test_gain_verdict_calls_a_ceiling_where_less_room_is_left_than_can_be_detect
     # An interval off zero is a gain or a loss wherever the baseline stands.
     assert gain_verdict(_gain(0.01, 0.05, detectable, SINGLES), best) == "a gain"
     assert gain_verdict(_gain(-0.05, -0.01, detectable, SINGLES), best) == "a loss"
+
+
+@pytest.mark.parametrize("best", [0.5, 0.92, 1.0])
+def test_a_detectable_gain_above_one_is_never_printed(best: float) -> None:
+    """No gain exceeds 1: a run whose smallest detectable gain is 1.43 could detect none, and
+    its words and table say that instead of the figure (wherever the best baseline stands)."""
+    gain = _gain(-1.0, 1.0, 1.43, SINGLES)
+    verdict = gain_verdict(gain, best)
+    assert verdict.startswith("a tie") and "could not detect even a gain of 1" in verdict, verdict
+    assert "1.43" not in verdict and "ceiling" not in verdict
+    assert gain_verdict(_gain(-0.1, 0.1, 0.99, SINGLES), 0.0).endswith("could detect: 0.99)")  # 0.99 <= 1: the figure
+    assert detectable(1.43) == "none" and detectable(1.0) == "1.00" and detectable(0.2) == "0.20"
 
 
 def _first_sentence(text: str) -> str:

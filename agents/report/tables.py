@@ -35,6 +35,12 @@ def _fmt(estimate: dict | None) -> str:
     return f"{estimate['mean']:.2f} [{low:.2f}, {high:.2f}]"
 
 
+def detectable(gain: float) -> str:
+    """The smallest gain a run could detect, as a table shows it: no gain exceeds 1, so a figure
+    above 1 means the run could detect none."""
+    return f"{gain:.2f}" if gain <= 1.0 else "none"
+
+
 def markdown_tables(summary: dict, tasks: str = "held-out") -> str:
     """The success table (own variation, then the evaluation tasks after each k) and the
     meta-gain tables; ``tasks`` names the evaluation tasks in the headers."""
@@ -66,7 +72,7 @@ def markdown_tables(summary: dict, tasks: str = "held-out") -> str:
                     p_label = "min " if best_single and len(gain["baselines"]) > 1 else ""
                     lines.append(
                         f"| {meta} | {k} | {against} | {gain['mean']:+.2f} [{low:+.2f}, {high:+.2f}] | "
-                        f"{gain['detectable_gain']:.2f} | {p_label}{gain['p_improvement']:.2f} "
+                        f"{detectable(gain['detectable_gain'])} | {p_label}{gain['p_improvement']:.2f} "
                         f"[{p_low:.2f}, {p_high:.2f}] |"
                     )
         headline = str(summary["headline_k"])

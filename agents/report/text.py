@@ -38,15 +38,19 @@ def gain_verdict(gain: dict, best_baseline: float) -> str:
     """What the gain's interval says; a ceiling where even a perfect meta-learner could not
     gain as much as this run can detect."""
     low, high = gain["ci"]
+    detectable = gain["detectable_gain"]
     if low > 0:
         return "a gain"
     if high < 0:
         return "a loss"
-    if 1.0 - best_baseline < gain["detectable_gain"]:
+    if detectable > 1.0:
+        return (f"a tie: the interval includes zero, and it is so wide that this run could not detect even a gain "
+                f"of 1 (the best baseline scored {best_baseline:.2f})")  # fmt: skip
+    if 1.0 - best_baseline < detectable:
         return (f"a tie at the ceiling: the best baseline scored {best_baseline:.2f}, leaving less room "
-                f"than the smallest gain this run could detect ({gain['detectable_gain']:.2f}), so this setting "
+                f"than the smallest gain this run could detect ({detectable:.2f}), so this setting "
                 "cannot show a gain")  # fmt: skip
-    return f"a tie: the interval includes zero (the smallest gain this run could detect: {gain['detectable_gain']:.2f})"
+    return f"a tie: the interval includes zero (the smallest gain this run could detect: {detectable:.2f})"
 
 
 def _describe_gain(meta: str, gain: dict, against: str, best_baseline: float) -> str:
