@@ -98,7 +98,7 @@ def test_the_tiny_preset_runs_on_the_cluster_as_it_does_locally(scheduler: str, 
     assert (on_cluster / "results.csv").read_text() == (local / "results.csv").read_text()
     for meta in (local / "learners").rglob("meta.json"):
         assert (on_cluster / meta.relative_to(local)).is_file()
-        for name in ("model.zip", "vecnormalize.pkl", "curve.csv"):
+        for name in ("model.zip", "normalize.json", "curve.csv"):
             assert (on_cluster / meta.parent.relative_to(local) / name).stat().st_size > 0
     assert not list(on_cluster.rglob("*.tmp"))
 
@@ -190,13 +190,13 @@ def test_jobs_pickle_for_the_cluster() -> None:
     assert pickle.loads(pickle.dumps(evaluation)) == evaluation
 
 
-def test_the_readme_slurm_workers_are_one_thread_each() -> None:
-    """The README's dask-jobqueue settings (SLURMCluster) are valid for the installed
+def test_the_documented_slurm_workers_are_one_thread_each() -> None:
+    """docs/cluster.md's dask-jobqueue settings (SLURMCluster) are valid for the installed
     dask-jobqueue and make each batch job one single-threaded worker of the scheduler."""
     pytest.importorskip("dask_jobqueue")
     from dask_jobqueue import SLURMCluster
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "cluster.md").read_text()
     settings = 'cores=1, processes=1, memory="4GB", walltime="04:00:00", worker_extra_args=["--nthreads", "1"]'
     assert f"SLURMCluster(\n        {settings}\n    )" in readme
     cluster = SLURMCluster(

@@ -239,11 +239,10 @@ def test_the_finding_says_whether_a_learner_picks_the_target_or_either_banana() 
     assert low < 0.5 < high and target["target_share_ci"][0] > 0.9
     summary = {"banana_choice": choice}
     words = " ".join(choice_findings(summary))
-    assert ("hidden-yellow-specialist ended 38 of 40 episodes of its own rules holding a banana, the target in 19 "
-            "of them (0.50") in words  # fmt: skip
-    assert "its choice cannot be told from a coin flip (the interval holds 0.5)" in words
-    assert "hidden-blue-specialist ended 40 of 40 episodes" in words
-    assert "it picks the target more often than a coin flip would" in words
+    assert ("hidden-yellow-specialist: its choice cannot be told from a coin flip (the interval holds 0.5): it ended "
+            "38 of 40 episodes of its own rules holding a banana, the target in 19 of them (0.50") in words  # fmt: skip
+    assert ("hidden-blue-specialist: it picks the target more often than a coin flip would: it ended 40 of 40 "
+            "episodes") in words  # fmt: skip
     # The lift family has no roles: no choice at all.
     lift = [Outcome("position-specialist", 0, "train", 0, 0, 0, True)]
     assert banana_choice(lift, [registry.learner("position-specialist")], preset("tiny").protocol) == {}

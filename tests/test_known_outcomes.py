@@ -218,13 +218,17 @@ P_CI = r"\[\d\.\d\d, \d\.\d\d\]"
 
 
 def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=\.) (?=[A-Za-z])", text) if s]
+    """The finding's claims: one a bullet of its Markdown list."""
+    lines = text.splitlines()
+    assert all(line.startswith("- ") for line in lines), text
+    return [line[2:] for line in lines]
 
 
 def _gain_sentence(meta: str, against: str, mean: str, ci: str, p: str, verdict: str) -> str:
+    """The verdict first, then its numbers."""
     return (
-        rf"{re.escape(meta)} vs {re.escape(against)}: {re.escape(mean)} \(95% CI {ci}; "
-        rf"P\(improvement\) {re.escape(p)} {P_CI}\): {verdict}\."
+        rf"{re.escape(meta)} vs {re.escape(against)}: {verdict}; gain {re.escape(mean)} \(95% CI {ci}\), "
+        rf"P\(improvement\) {re.escape(p)} {P_CI}\."
     )
 
 
@@ -241,8 +245,8 @@ def test_the_finding_says_what_the_table_holds(summary: dict) -> None:
         _gain_sentence("meta-up", best, "+0.40", POSITIVE_CI, "0.70", "a gain"),
         _gain_sentence("meta-up", "multi-task", "+0.20", POSITIVE_CI, "0.60", "a gain"),
         re.escape(
-            "meta-up succeeded 0.50 in the first episode of a trial and 0.90 after 1 episode(s) of the task in "
-            "memory: higher after the earlier episode(s)."
+            "meta-up with the task in memory: higher after the earlier episode(s): 0.50 in the first episode of a "
+            "trial, 0.90 after 1 episode(s) of the task."
         ),
         _gain_sentence("meta-down", best, "-0.40", NEGATIVE_CI, "0.30", "a loss"),
         _gain_sentence("meta-down", "multi-task", "-0.60", NEGATIVE_CI, "0.20", "a loss"),
@@ -278,8 +282,8 @@ def test_the_finding_gives_no_verdict_where_training_fell_short(summary: dict) -
     text = finding(summary, speed)
     assert "(seeds that did: meta-up 4 of 5)." in text
     assert "meta-up did not learn within the budget: no verdict." in text
-    assert "meta-up vs" not in text and "meta-up succeeded" not in text
-    assert "meta-down vs the best single-task learner: -0.40" in text
+    assert "meta-up vs" not in text and "meta-up with the task in memory" not in text
+    assert "- meta-down vs the best single-task learner: a loss; gain -0.40" in text
 
 
 def test_the_markdown_tables_hold_the_numbers(summary: dict) -> None:

@@ -447,12 +447,15 @@ def _speed(reached: dict[str, int], seeds: int = 2) -> dict:
 
 def _verdict(text: str, meta: str, against: str) -> str | None:
     """The verdict of the finding's sentence on ``meta`` vs ``against``, None if it has none."""
-    match = re.search(re.escape(f"{meta} vs {against}: ") + r".*?\): (.*?)\.(?: |$)", text)
+    match = re.search(re.escape(f"- {meta} vs {against}: ") + r"(.*?); gain [+-]\d\.\d\d \(95% CI", text)
     return match.group(1) if match else None
 
 
 def _sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=\.) (?=[A-Za-z])", text) if s]
+    """The finding's claims: one a bullet of its Markdown list."""
+    lines = text.splitlines()
+    assert all(line.startswith("- ") for line in lines), text
+    return [line[2:] for line in lines]
 
 
 AFTER = {"color-specialist": 0.4, "position-specialist": 0.6, "multi-task": 0.5, "rl2": 0.7, "reptile": 0.2,

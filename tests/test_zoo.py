@@ -12,7 +12,7 @@ import banana_grasp.envs  # noqa: F401  (registers the ids)
 from banana_grasp.agents.learners import zoo_hyperparams
 from banana_grasp.envs import ENV_IDS
 
-# Restated from the README ("Normalisation"): keys in [-1, 1] that may be constant in training.
+# Restated from docs/learners.md ("Normalisation"): keys in [-1, 1] that may be constant in training.
 LEFT_RAW = {"banana_color", "banana_luminance", "banana_quat", "finger_contact", "prev_action", "prev_done"}
 
 

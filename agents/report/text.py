@@ -54,10 +54,11 @@ def gain_verdict(gain: dict, best_baseline: float) -> str:
 
 
 def _describe_gain(meta: str, gain: dict, against: str, best_baseline: float) -> str:
+    """The verdict first, then its numbers."""
     low, high = gain["ci"]
     p_low, p_high = gain["p_improvement_ci"]
-    return (f"{meta} vs {against}: {gain['mean']:+.2f} (95% CI [{low:+.2f}, {high:+.2f}]; P(improvement) "
-            f"{gain['p_improvement']:.2f} [{p_low:.2f}, {p_high:.2f}]): {gain_verdict(gain, best_baseline)}.")  # fmt: skip
+    return (f"{meta} vs {against}: {gain_verdict(gain, best_baseline)}; gain {gain['mean']:+.2f} (95% CI "
+            f"[{low:+.2f}, {high:+.2f}]), P(improvement) {gain['p_improvement']:.2f} [{p_low:.2f}, {p_high:.2f}].")  # fmt: skip
 
 
 def choice_findings(summary: dict) -> list[str]:
@@ -78,8 +79,8 @@ def _choice_words(name: str, row: dict) -> str:
         verdict = "it picks the decoy more often than a coin flip would"
     else:
         verdict = "its choice cannot be told from a coin flip (the interval holds 0.5)"
-    return (f"{name} ended {row['held']} of {row['episodes']} episodes of its own rules holding a banana, the target "
-            f"in {row['target']} of them ({row['target_share']:.2f}, 95% CI [{low:.2f}, {high:.2f}]): {verdict}.")  # fmt: skip
+    return (f"{name}: {verdict}: it ended {row['held']} of {row['episodes']} episodes of its own rules holding a banana, "
+            f"the target in {row['target']} of them ({row['target_share']:.2f}, 95% CI [{low:.2f}, {high:.2f}]).")  # fmt: skip
 
 
 def in_context_findings(summary: dict, tasks: str = "held-out") -> list[str]:
@@ -115,6 +116,8 @@ def _names(names: list[str]) -> str:
 
 
 def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
+    """The report's finding: a Markdown list, one claim a bullet, a verdict before its numbers,
+    every word read off the summary's numbers."""
     rows, k = summary["learners"], summary["headline_k"]
     after = {name: row["heldout_success"][str(k)] for name, row in rows.items()}
     learned = [name for name, row in rows.items() if row["role"] != "reference"]
@@ -161,8 +164,8 @@ def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
             else:
                 verdict = "a tie (the intervals overlap)"
             parts.append(
-                f"{meta} succeeded {first['mean']:.2f} in the first episode of a trial and {later['mean']:.2f} "
-                f"after {k} episode(s) of the task in memory: {verdict}."
+                f"{meta} with the task in memory: {verdict}: {first['mean']:.2f} in the first episode of a trial, "
+                f"{later['mean']:.2f} after {k} episode(s) of the task."
             )
     singles = {name: row for name, row in rows.items() if row["role"] == "single-task"}
     if singles:
@@ -172,7 +175,7 @@ def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
             for name, row in singles.items()
         )
         parts.append(f"Zero-shot on the {tasks} tasks, the single-task learners scored: {scores}.")
-    return " ".join(parts)
+    return "\n".join(f"- {part}" for part in parts)
 
 
 def _scope(protocol) -> tuple[str, str, str]:
