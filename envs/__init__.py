@@ -36,17 +36,11 @@ from gymnasium.envs.registration import register, registry
 
 from banana_grasp.envs.banana_grasp import BananaGraspEnv
 from banana_grasp.envs.expert import ScriptedExpert
+from banana_grasp.envs.family import Banana, Layout, Measured, TaskFamilyEnv, arguments_of
+from banana_grasp.envs.gripper import RobotSettings
 from banana_grasp.envs.hidden_target import HiddenTargetEnv
-from banana_grasp.envs.tasks import (
-    POSITION_LAYOUTS,
-    SPLITS,
-    VARIATIONS,
-    HiddenTargetScene,
-    HiddenTargetTask,
-    Task,
-    hidden_target_space,
-    task_distribution,
-)
+from banana_grasp.envs.hidden_target_tasks import HiddenTargetScene, HiddenTargetTask, hidden_target_space
+from banana_grasp.envs.tasks import POSITION_LAYOUTS, SPLITS, VARIATIONS, Task, task_distribution
 from banana_grasp.envs.wrappers import FixedTask, Greyscale, Trial
 
 MAX_EPISODE_STEPS = 100
@@ -153,15 +147,21 @@ __all__ = [
     "V3_HIDDEN_TARGET_IDS",
     "VARIATIONS",
     "VERSIONS",
+    "Banana",
     "BananaGraspEnv",
     "FixedTask",
     "Greyscale",
     "HiddenTargetEnv",
     "HiddenTargetScene",
     "HiddenTargetTask",
+    "Layout",
+    "Measured",
+    "RobotSettings",
     "ScriptedExpert",
     "Task",
+    "TaskFamilyEnv",
     "Trial",
+    "arguments_of",
     "env_id",
     "hidden_target_space",
     "task_distribution",

@@ -1,48 +1,17 @@
-"""The banana-grasp environment: a Cartesian parallel-jaw gripper lifts one banana."""
+"""The lift family's env: a Cartesian parallel-jaw gripper lifts one banana."""
 
 from __future__ import annotations
 
-import itertools
 import math
 import warnings
 from typing import Any
 
-import numpy as np
-from gymnasium import spaces
-from gymnasium.error import ResetNeeded
-from gymnasium.utils import EzPickle
-
-from banana_grasp.envs.gripper import (
-    FALLEN_Z,
-    PAD_GAP_OPEN,
-    RENDER_SIZE,
-    REST_Z,
-    GripperEnv,
-    adjacent,
-    positive_int,
-    yaw_quat,
-)
+from banana_grasp.envs.family import Measured, TaskFamilyEnv, arguments_of
+from banana_grasp.envs.gripper import PAD_GAP_OPEN, RENDER_SIZE, positive_int
 from banana_grasp.envs.tasks import VARIATIONS, Task, task_distribution
 
-# Layout of the state observation: key -> slice of one flat vector built per step.
-_STATE_SIZES = {
-    "gripper_pos": 3,
-    "gripper_yaw": 1,
-    "finger_opening": 1,
-    "finger_contact": 2,
-    "banana_pos": 3,
-    "banana_quat": 4,
-    "gripper_to_banana": 3,
-    "banana_color": 3,
-}
-# Python ints (not numpy's): slicing with them is faster, and step() slices 8 times a step.
-_STATE_SLICES = {
-    key: slice(end - n, end) for (key, n), end in zip(_STATE_SIZES.items(), itertools.accumulate(_STATE_SIZES.values()))
-}
-_PROPRIO = ("gripper_pos", "gripper_yaw", "finger_opening", "finger_contact")
 
-
-class BananaGraspEnv(GripperEnv, EzPickle):
+class BananaGraspEnv(TaskFamilyEnv):
     r"""
     ## Description
     A parallel-jaw gripper above a table must grasp a banana and lift it at least 5 cm.
@@ -148,8 +117,8 @@ class BananaGraspEnv(GripperEnv, EzPickle):
     - v2 (banana-grasp 0.5.0): the physics steps at 4 ms, 10 substeps per env step (v1: 2 ms,
       20 substeps), so an env step is still 0.04 s of simulated time and costs about half as
       much; the `timestep` argument is new and `frame_skip` defaults to 10. The scripted
-      expert's success and PPO's steps to 90% were measured unchanged (results/NOTES.md,
-      "An env as fast as its physics"). Reward, observations, task spaces and `is_success`
+      expert's success and PPO's steps to 90% were measured unchanged
+      (docs/notes/013-env-v2-physics-at-4-ms.md). Reward, observations, task spaces and `is_success`
       are unchanged. The v1 ids stay registered with `timestep=0.002, frame_skip=20`.
     - v1 (banana-grasp 0.2.0): the `grasp` and `lift` terms are not paid while the gripper
       touches the table. With PPO, about 1 seed in 10 settled on a v0 local optimum: pads on
@@ -164,6 +133,11 @@ class BananaGraspEnv(GripperEnv, EzPickle):
     Changes that keep the ids (no change to dynamics, reward, observations or task spaces):
     banana-grasp 0.3.0 adds the flat `info["reward_<term>"]` keys, the `width`, `height` and
     `camera_name` rendering keywords and a per-instance `metadata["render_fps"]`.
+    banana-grasp 0.13.0 restructures the code, a task family composed on the one robot
+    (`banana_grasp.envs.family.TaskFamilyEnv`), without changing any id: every id's golden
+    rollouts (tests/golden) replay float for float, frames byte for byte. It adds
+    `target_observation()` and `banana_observation("banana")` (for the scripted expert, the
+    state observation's format, as the hidden-target env's).
     """
 
     def __init__(
@@ -196,30 +170,15 @@ class BananaGraspEnv(GripperEnv, EzPickle):
         timestep: float = 0.004,
         gripper_bounds: bool = True,
     ) -> None:
+        arguments = arguments_of(BananaGraspEnv.__init__, locals())
+        # The pickle holds width and height: render_size is resolved into them, and not kept.
+        del arguments["render_size"]
         if render_size is not None:
             warnings.warn("render_size is deprecated: use width and height", DeprecationWarning, stacklevel=2)
             if (width, height) != (RENDER_SIZE, RENDER_SIZE):
                 raise ValueError("give width and height, not render_size (deprecated) as well")
-            width = height = positive_int("render_size", render_size)
-        # Keywords: a pickle then survives a reordering of this signature.
-        EzPickle.__init__(
-            self, variation=variation, split=split, position_layout=position_layout, obs_mode=obs_mode,
-            pixel_size=pixel_size, camera=camera, pixels_with_proprio=pixels_with_proprio,
-            reward_type=reward_type, render_mode=render_mode, frame_skip=frame_skip,
-            max_translation=max_translation, max_rotation=max_rotation, lift_height=lift_height,
-            reach_weight=reach_weight, grasp_weight=grasp_weight, lift_weight=lift_weight,
-            success_weight=success_weight, reset_noise_scale=reset_noise_scale, max_grasp_gap=max_grasp_gap,
-            grasp_on_table=grasp_on_table, width=width, height=height, camera_name=camera_name,
-            timestep=timestep, gripper_bounds=gripper_bounds,
-        )  # fmt: skip
-        super().__init__(
-            scene="scene.xml", obs_mode=obs_mode, pixel_size=pixel_size, camera=camera,
-            pixels_with_proprio=pixels_with_proprio, reward_type=reward_type, render_mode=render_mode,
-            frame_skip=frame_skip, max_translation=max_translation, max_rotation=max_rotation,
-            lift_height=lift_height, weights=(reach_weight, grasp_weight, lift_weight, success_weight),
-            reset_noise_scale=reset_noise_scale, width=width, height=height, camera_name=camera_name,
-            timestep=timestep, gripper_bounds=gripper_bounds,
-        )  # fmt: skip
+            arguments["width"] = arguments["height"] = positive_int("render_size", render_size)
+        super().__init__(arguments)
         self.tasks = task_distribution(variation, split, position_layout)
         self.variation, self.split = variation, split
         if max_grasp_gap is not None and not 0.0 < max_grasp_gap <= PAD_GAP_OPEN:
@@ -228,137 +187,22 @@ class BananaGraspEnv(GripperEnv, EzPickle):
             )
         self._max_grasp_gap = math.inf if max_grasp_gap is None else float(max_grasp_gap)
         self._grasp_on_table = bool(grasp_on_table)
-        m = self.model
-        self._banana_qpos = m.joint("banana").qposadr[0]
-        self._banana_body = m.body("banana").id
-        self._banana_geoms = {i for i in range(m.ngeom) if m.geom_bodyid[i] == self._banana_body}
-        self._banana_rgba = m.geom("banana_mesh").id
-        self._touch = adjacent([m.sensor_adr[m.sensor(n).id] for n in ("left_touch", "right_touch")])
-        self.observation_space = self._make_observation_space()
-        self.task: Task | None = None
-        self._rest_z = 0.0
 
-    # ----------------------------------------------------------------- spaces
-    def _make_observation_space(self) -> spaces.Dict:
-        vec = lambda n, low=-np.inf, high=np.inf: spaces.Box(low, high, (n,), np.float32)
-        proprio = self._proprio_spaces()
-        if self._obs_mode == "pixels":
-            size = self._pixel_size
-            image = {"pixels": spaces.Box(0, 255, (size, size, 3), np.uint8)}
-            return spaces.Dict({**image, **proprio} if self._with_proprio else image)
-        return spaces.Dict(
-            {
-                **proprio,
-                "banana_pos": vec(3),
-                "banana_quat": vec(4, -1.0, 1.0),
-                "gripper_to_banana": vec(3),
-                "banana_color": vec(3, 0.0, 1.0),
-            }
+    def _not_in_space(self, task: Task) -> str:
+        return (
+            f"{task} cannot be produced by variation {self.variation!r}, split {self.split!r}; "
+            f"use an env whose variation and split contain it (variations: {', '.join(VARIATIONS)})"
         )
 
-    # -------------------------------------------------------------- gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        options = options or {}
-        task = options.get("task")
-        if task is None:
-            task = self.tasks.sample(self.np_random)
-        elif not isinstance(task, Task):
-            raise ValueError(f"options['task'] must be a banana_grasp.envs.Task; got {type(task).__name__}")
-        elif not self.tasks.contains(task):
-            raise ValueError(
-                f"{task} cannot be produced by variation {self.variation!r}, split {self.split!r}; "
-                f"use an env whose variation and split contain it (variations: {', '.join(VARIATIONS)})"
-            )
-        self.task = task
-        self._color = np.asarray(task.color)
-        self._color_list = self._color.tolist()
-        self._start_gripper()
-        self.model.geom_rgba[self._banana_rgba, :3] = task.color
-        d, q = self.data, self._banana_qpos
-        d.qpos[q : q + 3] = (task.x, task.y, REST_Z)
-        d.qpos[q + 3 : q + 7] = yaw_quat(task.yaw)
-        self._settle()
-        self._rest_z = float(d.qpos[q + 2])
-        self._last_obs = self._get_obs()
-        return self._last_obs, {"task": task, "is_success": False}
-
-    def _check_clear(self) -> None:
-        # Reset-time only: a banana that starts inside another body is a bad task.
-        d = self.data
-        for contact in d.contact[: d.ncon] if d.ncon else ():
-            pair = set(contact.geom)
-            if pair & self._banana_geoms and not pair <= self._banana_geoms | {self._table_geom}:
-                raise ValueError(f"{self.task} places the banana in collision with the gripper")
-
-    def step(self, action):
-        if self.task is None:
-            raise ResetNeeded("call reset() before step(): the episode's task is drawn at reset")
-        if self._simulate(action):
-            return self._diverged_step()
-        obs, to_banana, banana_z, (touch_left, touch_right), gap = self._observe()
-        grasped = touch_left > 0 and touch_right > 0
-        height = banana_z - self._rest_z
+    def _evaluate(self, measured: Measured) -> tuple[float, dict[str, Any]]:
+        grasped, height = measured.grasped[0], measured.height[0]
         success = grasped and height >= self._lift_height
         # The reward's grasp: the pads on the banana (within max_grasp_gap if set), and, unless
         # grasp_on_table, the gripper clear of the table (not pressing the banana down on it).
-        d = self.data
-        held = grasped and gap <= self._max_grasp_gap and (self._grasp_on_table or d.sensordata[self._on_table] == 0)
-        dx, dy, dz = to_banana
-        reward, terms = self._get_rew(math.sqrt(dx * dx + dy * dy + dz * dz), held, height, success)
-        self._last_obs = obs
-        info = self._info(success, terms, diverged=False)
-        return obs, reward, banana_z < FALLEN_Z, False, info
-
-    def _get_obs(self) -> dict[str, np.ndarray]:
-        return self._observe()[0]
-
-    def _observe(
-        self,
-    ) -> tuple[dict[str, np.ndarray], tuple[float, float, float], float, tuple[float, float], float]:
-        """The observation, and what the reward uses too: the float64 gripper-to-banana vector,
-        the banana's height, the two pads' contact counts (read once a step) and the gap
-        between the pads.
-
-        Built from Python floats and cast to float32 once: on vectors this small, each numpy
-        call costs more than the arithmetic (this is the env's hot path, see bench_env.py).
-        """
-        d = self.data
-        qpos = d.qpos.tolist()  # one read: the hand, the fingers and the banana
-        gx, gy, gz = d.site_xpos[self._tcp].tolist()
-        q = self._banana_qpos
-        banana = qpos[q : q + 7]
-        to_banana = (banana[0] - gx, banana[1] - gy, banana[2] - gz)
-        left, right = qpos[self._finger_qpos]
-        # Pads pressed together overlap by up to ~0.2 mm (soft joint limits): clip, so
-        # the gap stays in its declared space [0, 0.1].
-        gap = max(PAD_GAP_OPEN - (left + right), 0.0)
-        touch_left, touch_right = d.sensordata[self._touch].tolist()
-        flat = np.array(
-            [
-                gx, gy, gz,
-                qpos[self._yaw_qpos.start],
-                gap,
-                1.0 if touch_left > 1.0 else touch_left, 1.0 if touch_right > 1.0 else touch_right,  # noqa: FURB136
-                *banana,
-                *to_banana,
-                *self._color_list,
-            ],
-            dtype=np.float32,
-        )  # fmt: skip
-        # The dict holds views of this fresh array: nothing returned earlier is overwritten.
-        obs = {key: flat[s] for key, s in _STATE_SLICES.items()}
-        if self._obs_mode == "pixels":
-            pixels = {"pixels": self._render(self._pixel_size, self._pixel_size, self._camera)}
-            obs = {**pixels, **{k: obs[k] for k in _PROPRIO}} if self._with_proprio else pixels
-        return obs, to_banana, banana[2], (touch_left, touch_right), gap
-
-    def state_observation(self) -> dict[str, np.ndarray]:
-        """The privileged state observation, whatever ``obs_mode`` is (for scripted experts)."""
-        if self.task is None:
-            raise ResetNeeded("call reset() before state_observation()")
-        mode, self._obs_mode = self._obs_mode, "state"
-        try:
-            return self._get_obs()
-        finally:
-            self._obs_mode = mode
+        held = (
+            grasped
+            and measured.pad_gap <= self._max_grasp_gap
+            and (self._grasp_on_table or self._hand_table_contact() == 0)
+        )
+        reward, terms = self._get_rew(measured.distance[0], held, height, success)
+        return reward, self._info(success, terms)

@@ -36,7 +36,6 @@ import gymnasium as gym
 import numpy as np
 
 from banana_grasp.envs.expert import ScriptedExpert
-from banana_grasp.envs.hidden_target import HiddenTargetEnv
 
 ACTION_SIZE = 5  # (dx, dy, dz, dyaw, grip)
 FIXED_STEPS = 36  # about a third of an episode: a descent, a grasp, a lift and some free motion
@@ -145,8 +144,7 @@ def record(
             states.append(unwrapped.state_observation())
         for t in range(env.spec.max_episode_steps if expert else len(actions)):
             if policy is not None:
-                hidden = isinstance(unwrapped, HiddenTargetEnv)
-                action = policy.act(unwrapped.target_observation() if hidden else unwrapped.state_observation())
+                action = policy.act(unwrapped.target_observation())  # the family says which banana
             else:
                 action = np.asarray(actions[t], np.float32)
             obs, reward, terminated, truncated, info = env.step(action)

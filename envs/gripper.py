@@ -1,11 +1,18 @@
-"""What the banana-grasp envs share: the gripper above the table, its action, the physics
-settings, the start of an episode and rendering. The envs add the bananas, their tasks,
-observations and rewards (``banana_grasp.py``: one banana; ``hidden_target.py``: two)."""
+"""The one robot of every banana-grasp env: a Cartesian parallel-jaw gripper above a table.
+
+It owns what no task family changes: the gripper and the table of the MJCF scene, the action
+and the servos it drives, the physics settings and their divergence check, the start of an
+episode (the gripper home, plus noise), the shaped lift reward, the pixel observation and
+rendering. Its keywords are :class:`RobotSettings`. ``family.py`` composes a task family's
+bananas, observations and rewards on it (``banana_grasp.py``: one banana; ``hidden_target.py``:
+two)."""
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from importlib import resources
 from typing import Any, ClassVar
 
@@ -80,40 +87,54 @@ def proprio_spaces(model: mujoco.MjModel | None = None) -> dict[str, spaces.Box]
     }
 
 
+@dataclass(frozen=True)
+class RobotSettings:
+    """The robot's keywords, each a keyword of every family env's constructor, with their defaults
+    (the Arguments table of each env's docstring says what each does). Checked by ``GripperEnv``."""
+
+    obs_mode: str = "state"
+    pixel_size: int = 64
+    camera: str = "front"
+    pixels_with_proprio: bool = False
+    reward_type: str = "dense"
+    render_mode: str | None = None
+    frame_skip: int = 10
+    max_translation: float = 0.02  # metres per step at full action
+    max_rotation: float = 0.1  # radians per step at full action
+    lift_height: float = 0.05  # metres above rest that count as lifted
+    reach_weight: float = 1.0
+    grasp_weight: float = 1.0
+    lift_weight: float = 2.0
+    success_weight: float = 2.0
+    reset_noise_scale: float = 0.01  # metres
+    width: int = RENDER_SIZE
+    height: int = RENDER_SIZE
+    camera_name: str = "front"
+    timestep: float = 0.004  # seconds
+    gripper_bounds: bool = True
+
+    @classmethod
+    def of(cls, arguments: Mapping[str, Any]) -> RobotSettings:
+        """The settings among a family constructor's ``arguments`` (the others are the family's own)."""
+        return cls(**{field.name: arguments[field.name] for field in fields(cls) if field.name in arguments})
+
+
 class GripperEnv(gym.Env):
     """The gripper, the action, the physics settings and rendering of a banana-grasp env.
 
-    A subclass loads its scene through ``__init__``, places its bananas in ``reset`` between
-    ``_start_gripper`` and ``_settle``, and steps with ``_simulate``; ``_get_rew`` and ``_info``
-    build the reward and the info from what its step measured. It provides ``_check_clear``
-    (reset-time: is the placed scene free of collisions?) and sets ``self.task``.
+    ``family.TaskFamilyEnv`` builds on it: it loads its scene through ``__init__``, places its
+    bananas in ``reset`` between ``_start_gripper`` and ``_settle`` (which calls its
+    ``_check_clear``: is the placed scene free of collisions?), steps with ``_simulate`` and
+    pays the lift reward with ``_get_rew``.
     """
 
     # render_fps depends on frame_skip: each instance sets it from dt, as Gymnasium's MuJoCo v5 envs do.
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
 
-    def __init__(
-        self,
-        *,
-        scene: str,
-        obs_mode: str,
-        pixel_size: int,
-        camera: str,
-        pixels_with_proprio: bool,
-        reward_type: str,
-        render_mode: str | None,
-        frame_skip: int,
-        max_translation: float,
-        max_rotation: float,
-        lift_height: float,
-        weights: tuple[float, float, float, float],
-        reset_noise_scale: float,
-        width: int,
-        height: int,
-        camera_name: str,
-        timestep: float,
-        gripper_bounds: bool,
-    ) -> None:
+    def __init__(self, scene_file: str, settings: RobotSettings) -> None:
+        obs_mode, pixel_size, camera = settings.obs_mode, settings.pixel_size, settings.camera
+        reward_type, render_mode, frame_skip = settings.reward_type, settings.render_mode, settings.frame_skip
+        width, height, camera_name, timestep = settings.width, settings.height, settings.camera_name, settings.timestep
         for name, value, allowed in (
             ("obs_mode", obs_mode, OBS_MODES),
             ("reward_type", reward_type, REWARD_TYPES),
@@ -131,21 +152,23 @@ class GripperEnv(gym.Env):
         ):
             positive_int(name, value)
         self._obs_mode, self._pixel_size, self._camera = obs_mode, int(pixel_size), camera
-        self._with_proprio = pixels_with_proprio
+        self._with_proprio = settings.pixels_with_proprio
         self._sparse = reward_type == "sparse"
         self.render_mode, self._render_args = render_mode, (int(width), int(height), camera_name)
         self._frame_skip = int(frame_skip)
+        max_translation, max_rotation = settings.max_translation, settings.max_rotation
         self._max_translation, self._max_rotation = max_translation, max_rotation
-        self._lift_height = lift_height
-        self._weights = weights
+        self._lift_height = settings.lift_height
+        self._weights = (settings.reach_weight, settings.grasp_weight, settings.lift_weight, settings.success_weight)
+        reset_noise_scale = settings.reset_noise_scale
         if not 0.0 <= reset_noise_scale <= 0.05:
             raise ValueError(f"reset_noise_scale must lie in [0, 0.05] metres; got {reset_noise_scale!r}")
         self._reset_noise = reset_noise_scale
-        self._gripper_bounds = bool(gripper_bounds)
+        self._gripper_bounds = bool(settings.gripper_bounds)
         if not (isinstance(timestep, (int, float)) and 0.0 < timestep <= MAX_TIMESTEP):
             raise ValueError(f"timestep must be a number in (0, {MAX_TIMESTEP}] seconds; got {timestep!r}")
 
-        self.model = load_model(scene)
+        self.model = load_model(scene_file)
         self.model.opt.timestep = float(timestep)
         self._settle_substeps = max(1, round(SETTLE_SECONDS / timestep))
         self.data = mujoco.MjData(self.model)
@@ -187,7 +210,6 @@ class GripperEnv(gym.Env):
         self._warning_counts = self.data.warning.number  # a view into mjData: read without lookups
 
         self.action_space = spaces.Box(-1.0, 1.0, (5,), np.float32)
-        self._last_obs: dict[str, np.ndarray] | None = None
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
 
     def _proprio_spaces(self) -> dict[str, spaces.Box]:
@@ -213,24 +235,16 @@ class GripperEnv(gym.Env):
         self._warning_counts[self._divergence_warnings] = 0  # _simulate() reads any count as a divergence
 
     def _check_clear(self) -> None:
-        raise NotImplementedError
+        raise NotImplementedError  # the family env's: it knows which geoms are its bananas
 
-    def _info(self, success: bool, terms: dict[str, float], diverged: bool) -> dict[str, Any]:
-        # The terms twice: as one dict, and as flat keys that Monitor(info_keywords=...) can log.
-        return {
-            "task": self.task,
-            "is_success": success,
-            "reward_terms": terms,
-            "reward_reach": terms["reach"],
-            "reward_grasp": terms["grasp"],
-            "reward_lift": terms["lift"],
-            "reward_success": terms["success"],
-            "physics_diverged": diverged,
-        }
+    def _hand_table_contact(self) -> np.float64:
+        """How many contacts the gripper has with the table (a sensor reading, read when asked)."""
+        return self.data.sensordata[self._on_table]
 
     def _get_rew(self, distance: float, held: bool, height: float, success: bool) -> tuple[float, dict[str, float]]:
-        """The reward and its terms, from the reach distance, whether a banana is held, the held
-        banana's height above rest and whether the task is solved (the env says which banana)."""
+        """The lift reward and its terms (``REWARD_TERMS``), from the reach distance, whether a banana
+        is held, the held banana's height above rest and whether the task is solved (the family
+        says which banana)."""
         if self._sparse:
             terms = {"reach": 0.0, "grasp": 0.0, "lift": 0.0, "success": float(success)}
             return float(success), terms
@@ -242,7 +256,7 @@ class GripperEnv(gym.Env):
         won = success_w * success
         return reach + grasp + lift + won, {"reach": reach, "grasp": grasp, "lift": lift, "success": won}
 
-    def _simulate(self, action) -> bool:
+    def _simulate(self, action: np.ndarray) -> bool:
         """Check the action, move the servo targets and step the physics; True if it diverged."""
         m, d = self.model, self.data
         action = np.asarray(action)
@@ -272,13 +286,11 @@ class GripperEnv(gym.Env):
             return True
         return False
 
-    def _diverged_step(self) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
-        """The step's return after a divergence: the episode ends on the last finite observation."""
-        info = self._info(False, dict.fromkeys(REWARD_TERMS, 0.0), diverged=True)
-        # A copy: the previous step returned these very arrays, and callers may keep them.
-        return {k: v.copy() for k, v in self._last_obs.items()}, 0.0, True, False, info
-
     # ------------------------------------------------------------- rendering
+    def _pixels(self) -> np.ndarray:
+        """The pixel observation: a ``(pixel_size, pixel_size, 3)`` uint8 image from ``camera``."""
+        return self._render(self._pixel_size, self._pixel_size, self._camera)
+
     def _render(self, width: int, height: int, camera: str) -> np.ndarray:
         renderer = self._renderers.get((width, height))
         if renderer is None:

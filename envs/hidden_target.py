@@ -1,25 +1,14 @@
-"""The hidden-target environment: two bananas on the table, and only one of them pays."""
+"""The hidden-target family's env: two bananas on the table, and only one of them pays."""
 
 from __future__ import annotations
 
-import itertools
-import math
 from typing import Any
 
-import numpy as np
-from gymnasium import spaces
 from gymnasium.error import ResetNeeded
-from gymnasium.utils import EzPickle
 
-from banana_grasp.envs.gripper import (
-    FALLEN_Z,
-    PAD_GAP_OPEN,
-    RENDER_SIZE,
-    REST_Z,
-    GripperEnv,
-    yaw_quat,
-)
-from banana_grasp.envs.tasks import (
+from banana_grasp.envs.family import Banana, Layout, Measured, TaskFamilyEnv, arguments_of
+from banana_grasp.envs.gripper import RENDER_SIZE
+from banana_grasp.envs.hidden_target_tasks import (
     SLOTS,
     HiddenTargetScene,
     HiddenTargetTask,
@@ -28,32 +17,21 @@ from banana_grasp.envs.tasks import (
 
 # Which banana the shaped reward terms are paid for: reach, then grasp and lift.
 SHAPINGS = {"either": ("either", "either"), "target": ("target", "target"), "grasp-target": ("either", "target")}
-# The scene's names for the bananas of slots a and b (scene_two_bananas.xml).
-_BODIES = {"a": "banana", "b": "banana_b"}
-_MESHES = {"a": "banana_mesh", "b": "banana_b_mesh"}
-_TOUCH = {"a": ("left_touch", "right_touch"), "b": ("left_touch_b", "right_touch_b")}
-
-_PROPRIO_SIZES = {"gripper_pos": 3, "gripper_yaw": 1, "finger_opening": 1, "finger_contact": 2}
-_BANANA_SIZES = {"pos": 3, "quat": 4, "to": 3, "color": 3}  # per slot, in this order (qpos gives pos and quat)
 
 
-def _banana_key(part: str, slot: str) -> str:
-    return f"gripper_to_banana_{slot}" if part == "to" else f"banana_{slot}_{part}"
-
-
-# Layout of the state observation: key -> slice of one flat vector built per step.
-_STATE_SIZES = {
-    **_PROPRIO_SIZES,
-    **{_banana_key(part, slot): n for slot in SLOTS for part, n in _BANANA_SIZES.items()},
+# The scene's names (scene_two_bananas.xml) for the banana of each slot: body, mesh, pad sensors.
+_MJCF_NAMES = {
+    "a": ("banana", "banana_mesh", ("left_touch", "right_touch")),
+    "b": ("banana_b", "banana_b_mesh", ("left_touch_b", "right_touch_b")),
 }
-_STATE_SLICES = {
-    key: slice(end - n, end) for (key, n), end in zip(_STATE_SIZES.items(), itertools.accumulate(_STATE_SIZES.values()))
-}
-# A slot's keys by part -> the lift env's key of its one banana.
-_LIFT_KEYS = {"pos": "banana_pos", "quat": "banana_quat", "to": "gripper_to_banana", "color": "banana_color"}
 
 
-class HiddenTargetEnv(GripperEnv, EzPickle):
+def _slot_keys(slot: str) -> tuple[str, str, str, str]:
+    """A slot's observation keys, part by part as ONE_BANANA_KEYS: ``banana_a_pos``, ..."""
+    return (f"banana_{slot}_pos", f"banana_{slot}_quat", f"gripper_to_banana_{slot}", f"banana_{slot}_color")
+
+
+class HiddenTargetEnv(TaskFamilyEnv):
     r"""
     ## Description
     Two bananas of different colours lie side by side on the table under the lift env's
@@ -69,7 +47,7 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     while the scenes change: a learner must infer the target hue from the rewards of earlier
     episodes. Without memory or adaptation it can only pick a banana: about 50% success.
 
-    Splits (`banana_grasp.envs.tasks.HiddenTargetSpace`): `train` rules have target hues in
+    Splits (`banana_grasp.envs.hidden_target_tasks.HiddenTargetSpace`): `train` rules have target hues in
     the lift env's train hue bands, `heldout` rules in its held-out bands (each band narrowed
     by 0.02 at both ends, so that the target's colour stays in it); the decoy's hue is drawn
     alike from another band of the same split. The pair's middle lies in the train or the
@@ -128,8 +106,8 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     learner that grasps the decoy learns from the missing reward, within the episode, that
     it is not the target; a learner with memory can carry that to the next episode of the
     trial, and one without memory cannot use it. Every learner sees the same reward. Measured
-    with this project's learners (results/NOTES.md, "Why the hidden-target learners do not
-    learn"): with `either` (all three terms for either banana, the success term the rule's
+    with this project's learners (docs/notes/019-hidden-target-learners-choose-by-place.md
+    and 021-banana-attention-and-target-shaping.md): with `either` (all three terms for either banana, the success term the rule's
     one signal, one bit per episode as in Harlow's task), fixed-rule specialists chose a
     banana by its place, not its colour; with `target` (and a shared encoder of the two
     bananas) they learned their rule, but a learner that cannot know the target (multi-task,
@@ -186,7 +164,17 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
     - v2 (banana-grasp 0.5.0): first version; the lift env's v2 physics (4 ms x 10 substeps);
       reach, grasp and lift for either banana (`shaping="either"`). banana-grasp 0.6.0 adds the
       `shaping` keyword, with `either` the default then.
+
+    banana-grasp 0.13.0 restructures the code, a task family composed on the one robot
+    (`banana_grasp.envs.family.TaskFamilyEnv`), and moves the family's task spaces to
+    `banana_grasp.envs.hidden_target_tasks`, without changing any id: every id's golden
+    rollouts (tests/golden) replay float for float.
     """
+
+    scene_file = "scene_two_bananas.xml"
+    bananas = tuple(Banana(slot, *_MJCF_NAMES[slot], keys=_slot_keys(slot)) for slot in SLOTS)
+    task_type = HiddenTargetTask
+    drawn_at_reset = "the episode's rule and scene are drawn at reset"
 
     def __init__(
         self,
@@ -213,75 +201,26 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
         shaping: str = "grasp-target",
         gripper_bounds: bool = True,
     ) -> None:
-        # Keywords: a pickle then survives a reordering of this signature.
-        EzPickle.__init__(
-            self, split=split, obs_mode=obs_mode, pixel_size=pixel_size, camera=camera,
-            pixels_with_proprio=pixels_with_proprio, reward_type=reward_type, render_mode=render_mode,
-            frame_skip=frame_skip, max_translation=max_translation, max_rotation=max_rotation,
-            lift_height=lift_height, reach_weight=reach_weight, grasp_weight=grasp_weight,
-            lift_weight=lift_weight, success_weight=success_weight, reset_noise_scale=reset_noise_scale,
-            width=width, height=height, camera_name=camera_name, timestep=timestep, shaping=shaping,
-            gripper_bounds=gripper_bounds,
-        )  # fmt: skip
+        arguments = arguments_of(HiddenTargetEnv.__init__, locals())
         if shaping not in SHAPINGS:
             raise ValueError(f"unknown shaping {shaping!r}; allowed: {', '.join(SHAPINGS)}")
         self._shaping = shaping
         self._reach_for, self._grasp_for = SHAPINGS[shaping]  # looked up once, not every step
         self.tasks = hidden_target_space(split)  # first: an unknown split fails before the model loads
         self.split = split
-        super().__init__(
-            scene="scene_two_bananas.xml", obs_mode=obs_mode, pixel_size=pixel_size, camera=camera,
-            pixels_with_proprio=pixels_with_proprio, reward_type=reward_type, render_mode=render_mode,
-            frame_skip=frame_skip, max_translation=max_translation, max_rotation=max_rotation,
-            lift_height=lift_height, weights=(reach_weight, grasp_weight, lift_weight, success_weight),
-            reset_noise_scale=reset_noise_scale, width=width, height=height, camera_name=camera_name,
-            timestep=timestep, gripper_bounds=gripper_bounds,
-        )  # fmt: skip
-        m = self.model
-        # Python ints: step() slices lists with them.
-        self._banana_qpos = tuple(int(m.joint(_BODIES[slot]).qposadr[0]) for slot in SLOTS)
-        bodies = {m.body(_BODIES[slot]).id for slot in SLOTS}
-        self._banana_geoms = {i for i in range(m.ngeom) if m.geom_bodyid[i] in bodies}
-        self._banana_rgba = tuple(m.geom(_MESHES[slot]).id for slot in SLOTS)
-        # Sensor values, read as one list a step: left and right pad on a, then on b.
-        self._touch = tuple(int(m.sensor_adr[m.sensor(name).id]) for slot in SLOTS for name in _TOUCH[slot])
-        self.observation_space = self._make_observation_space()
-        self.task: HiddenTargetTask | None = None
+        super().__init__(arguments)
         self.scene: HiddenTargetScene | None = None
         self._target = "a"
-        self._rest_z = (0.0, 0.0)
-        self._colors: list[float] = []
 
-    # ----------------------------------------------------------------- spaces
-    def _make_observation_space(self) -> spaces.Dict:
-        proprio = self._proprio_spaces()
-        if self._obs_mode == "pixels":
-            size = self._pixel_size
-            image = {"pixels": spaces.Box(0, 255, (size, size, 3), np.uint8)}
-            return spaces.Dict({**image, **proprio} if self._with_proprio else image)
-        bounds = {"pos": (-np.inf, np.inf), "quat": (-1.0, 1.0), "to": (-np.inf, np.inf), "color": (0.0, 1.0)}
-        bananas = {
-            _banana_key(part, slot): spaces.Box(*bounds[part], (n,), np.float32)
-            for slot in SLOTS
-            for part, n in _BANANA_SIZES.items()
-        }
-        return spaces.Dict({**proprio, **bananas})
+    def _not_in_space(self, task: HiddenTargetTask) -> str:
+        bands = ", ".join(f"[{low:.3f}, {high:.3f})" for low, high in self.tasks.rule_bands)
+        return (
+            f"{task} is not a rule of split {self.split!r}: its target hue must lie in one of {bands} "
+            "(hues past 1 wrap to 0); use the env of the split that contains it"
+        )
 
-    # -------------------------------------------------------------- gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        options = options or {}
-        task, scene = options.get("task"), options.get("scene")
-        if task is None:
-            task = self.tasks.sample(self.np_random)
-        elif not isinstance(task, HiddenTargetTask):
-            raise ValueError(f"options['task'] must be a banana_grasp.envs.HiddenTargetTask; got {type(task).__name__}")
-        elif not self.tasks.contains(task):
-            bands = ", ".join(f"[{low:.3f}, {high:.3f})" for low, high in self.tasks.rule_bands)
-            raise ValueError(
-                f"{task} is not a rule of split {self.split!r}: its target hue must lie in one of {bands} "
-                "(hues past 1 wrap to 0); use the env of the split that contains it"
-            )
+    def _lay_out(self, task: HiddenTargetTask, options: dict[str, Any]) -> Layout:
+        scene = options.get("scene")
         if scene is None:
             scene = self.tasks.sample_scene(task, self.np_random)
         elif not isinstance(scene, HiddenTargetScene):
@@ -293,46 +232,20 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
                 f"{scene} is not a scene of {task} in split {self.split!r}: it needs one banana of the target hue, "
                 "one of another hue band of the split, and the split's layout (see HiddenTargetSpace)"
             )
-        self.task, self.scene = task, scene
-        self._target = self.tasks.target_slot(task, scene)
-        self._colors = [c for slot in SLOTS for c in scene.banana(slot).color]
-        self._start_gripper()
-        d = self.data
-        for slot, q, rgba in zip(SLOTS, self._banana_qpos, self._banana_rgba):
-            banana = scene.banana(slot)
-            self.model.geom_rgba[rgba, :3] = banana.color
-            d.qpos[q : q + 3] = (banana.x, banana.y, REST_Z)
-            d.qpos[q + 3 : q + 7] = yaw_quat(banana.yaw)
-        self._settle()
-        self._rest_z = tuple(float(d.qpos[q + 2]) for q in self._banana_qpos)
-        self._last_obs = self._observe()[0]
-        return self._last_obs, {"task": task, "scene": scene, "is_success": False, "lifted": None}
+        self.scene, self._target = scene, self.tasks.target_slot(task, scene)
+        return Layout(tuple(scene.banana(banana.slot) for banana in self.bananas), scene)
 
-    def _check_clear(self) -> None:
-        # Reset-time only: a banana that starts inside the gripper or the other banana is a bad scene.
-        d = self.data
-        for contact in d.contact[: d.ncon] if d.ncon else ():
-            touched = [g for g in contact.geom if g in self._banana_geoms]
-            other = [g for g in contact.geom if g not in self._banana_geoms]
-            if len(touched) == 2 and self.model.geom_bodyid[touched[0]] != self.model.geom_bodyid[touched[1]]:
-                raise ValueError(f"{self.scene} places the bananas in collision with each other")
-            if touched and other and other[0] != self._table_geom:
-                raise ValueError(f"{self.scene} places a banana in collision with the gripper")
+    def _reset_info(self) -> dict[str, Any]:
+        return {"task": self.task, "scene": self.scene, "is_success": False, "lifted": None}
 
-    def step(self, action):
-        if self.task is None:
-            raise ResetNeeded("call reset() before step(): the episode's rule and scene are drawn at reset")
-        if self._simulate(action):
-            return self._diverged_step()
-        obs, (to_a, to_b), (z_a, z_b), touch, on_table = self._observe()
-        left_a, right_a, left_b, right_b = touch
-        height_a, height_b = z_a - self._rest_z[0], z_b - self._rest_z[1]
+    def _evaluate(self, measured: Measured) -> tuple[float, dict[str, Any]]:
         # Both pads on one banana grasp it (the bananas lie too far apart for one grasp to hold both).
-        grasp_a, grasp_b = left_a > 0 and right_a > 0, left_b > 0 and right_b > 0
+        (grasp_a, grasp_b), (height_a, height_b) = measured.grasped, measured.height
         lift_height = self._lift_height
         lifted = "a" if grasp_a and height_a >= lift_height else "b" if grasp_b and height_b >= lift_height else None
         success = lifted == self._target
         on_a = self._target == "a"
+        on_table = self._hand_table_contact() != 0
         if self._grasp_for == "target":  # grasp and lift: the target's alone
             held = (grasp_a if on_a else grasp_b) and not on_table
             height = height_a if on_a else height_b
@@ -340,55 +253,16 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
             held = (grasp_a or grasp_b) and not on_table
             height = height_a if grasp_a else height_b
         if self._reach_for == "target":
-            x, y, z = to_a if on_a else to_b
-            distance = math.sqrt(x * x + y * y + z * z)
+            distance = measured.distance[0 if on_a else 1]
         else:  # the nearer banana
-            distance = min(math.sqrt(x * x + y * y + z * z) for x, y, z in (to_a, to_b))
+            distance = min(measured.distance)
         reward, terms = self._get_rew(distance, held, height, success)
-        self._last_obs = obs
-        info = self._info(success, terms, diverged=False, lifted=lifted)
-        return obs, reward, z_a < FALLEN_Z or z_b < FALLEN_Z, False, info
+        return reward, self._info(success, terms, lifted=lifted)
 
     def _info(
-        self, success: bool, terms: dict[str, float], diverged: bool, lifted: str | None = None
+        self, success: bool, terms: dict[str, float], diverged: bool = False, lifted: str | None = None
     ) -> dict[str, Any]:
         return {**super()._info(success, terms, diverged), "lifted": lifted}
-
-    def _observe(self) -> tuple[dict[str, np.ndarray], tuple, tuple[float, float], list[float], bool]:
-        """The observation, and what the reward uses too: the float64 gripper-to-banana vectors
-        of a and b, their heights, the pads' contacts (left and right on a, then on b) and
-        whether the gripper touches the table. Built as the lift env's (Python floats, one cast).
-        """
-        d = self.data
-        qpos = d.qpos.tolist()  # one read: the hand, the fingers and both bananas
-        gx, gy, gz = d.site_xpos[self._tcp].tolist()
-        qa, qb = self._banana_qpos
-        a, b = qpos[qa : qa + 7], qpos[qb : qb + 7]
-        to_a = (a[0] - gx, a[1] - gy, a[2] - gz)
-        to_b = (b[0] - gx, b[1] - gy, b[2] - gz)
-        left, right = qpos[self._finger_qpos]
-        gap = max(PAD_GAP_OPEN - (left + right), 0.0)
-        sensors = d.sensordata.tolist()
-        touch = [sensors[i] for i in self._touch]
-        left_touch, right_touch = touch[0] + touch[2], touch[1] + touch[3]  # a pad touches either banana
-        colors = self._colors
-        flat = np.array(
-            [
-                gx, gy, gz,
-                qpos[self._yaw_qpos.start],
-                gap,
-                1.0 if left_touch > 1.0 else left_touch, 1.0 if right_touch > 1.0 else right_touch,  # noqa: FURB136
-                *a, *to_a, *colors[:3],
-                *b, *to_b, *colors[3:],
-            ],
-            dtype=np.float32,
-        )  # fmt: skip
-        # The dict holds views of this fresh array: nothing returned earlier is overwritten.
-        obs = {key: flat[s] for key, s in _STATE_SLICES.items()}
-        if self._obs_mode == "pixels":
-            pixels = {"pixels": self._render(self._pixel_size, self._pixel_size, self._camera)}
-            obs = {**pixels, **{k: obs[k] for k in _PROPRIO_SIZES}} if self._with_proprio else pixels
-        return obs, (to_a, to_b), (a[2], b[2]), touch, sensors[self._on_table] != 0
 
     # ------------------------------------------------- privileged state (experts)
     @property
@@ -398,33 +272,5 @@ class HiddenTargetEnv(GripperEnv, EzPickle):
             raise ResetNeeded("call reset() before target_slot: the episode's scene is drawn at reset")
         return self._target
 
-    def state_observation(self) -> dict[str, np.ndarray]:
-        """The state observation (both bananas), whatever ``obs_mode`` is."""
-        if self.task is None:
-            raise ResetNeeded("call reset() before state_observation()")
-        mode, self._obs_mode = self._obs_mode, "state"
-        try:
-            return self._observe()[0]
-        finally:
-            self._obs_mode = mode
-
-    def banana_observation(self, slot: str) -> dict[str, np.ndarray]:
-        """One banana's state in the lift env's format (``BananaGraspEnv.state_observation``):
-        ``finger_contact`` counts the pads on this banana only. For scripted experts."""
-        if slot not in SLOTS:
-            raise ValueError(f"unknown slot {slot!r}; allowed: {', '.join(SLOTS)}")
-        state = self.state_observation()
-        sensors = self.data.sensordata.tolist()
-        pads = self._touch[:2] if slot == "a" else self._touch[2:]
-        contact = np.array([min(sensors[i], 1.0) for i in pads], np.float32)
-        return {
-            "gripper_pos": state["gripper_pos"],
-            "gripper_yaw": state["gripper_yaw"],
-            "finger_opening": state["finger_opening"],
-            "finger_contact": contact,
-            **{lift_key: state[_banana_key(part, slot)] for part, lift_key in _LIFT_KEYS.items()},
-        }
-
-    def target_observation(self) -> dict[str, np.ndarray]:
-        """The target banana's state in the lift env's format: ``ScriptedExpert().act`` lifts it."""
-        return self.banana_observation(self.target_slot)
+    def _expert_target(self) -> str:
+        return self.target_slot

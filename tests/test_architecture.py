@@ -24,6 +24,7 @@ LAYERS = [
     "banana_grasp.agents.cli",
 ]
 MAX_CODE_LINES = 400
+MAX_ENV_CODE_LINES = 300  # envs/: one robot, a family a short class on it
 
 
 def _modules() -> dict[str, Path]:
@@ -93,7 +94,8 @@ def _code_lines(path: Path) -> int:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_library_file_outgrows_one_sitting(module: str) -> None:
     count = _code_lines(MODULES[module])
-    assert count <= MAX_CODE_LINES, f"{MODULES[module]}: {count} lines of code (at most {MAX_CODE_LINES})"
+    cap = MAX_ENV_CODE_LINES if module.startswith("banana_grasp.envs") else MAX_CODE_LINES
+    assert count <= cap, f"{MODULES[module]}: {count} lines of code (at most {cap})"
 
 
 def test_scripts_import_only_what_the_library_has() -> None:

@@ -24,7 +24,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-SLOTS = ("a", "b")
+from banana_grasp.envs.hidden_target_tasks import SLOTS
 
 
 def banana_keys(slot: str) -> list[str]:
