@@ -1,4 +1,4 @@
-"""Command line of banana-grasp: ``banana-grasp {compare,train,evaluate,render} --help``.
+"""Command line of banana-grasp: ``banana-grasp {compare,train,evaluate,render,convert} --help``.
 
 Every quantity of the protocol has one name, that of the preset files
 (``agents/config/presets/*.yaml``); ``--preset`` gives the defaults and each flag overrides one.
@@ -114,6 +114,16 @@ def _render(args: argparse.Namespace) -> None:
     print(f"{spec.name} on {task}: {'success' if success else 'fail'}; video: {out}")
 
 
+def _convert(args: argparse.Namespace) -> None:
+    from banana_grasp.agents.learners.convert import convert_run
+
+    converted = convert_run(args.run, args.trust)
+    if not converted:
+        print(f"nothing to convert in {args.run}: no learner there is saved in the old form")
+    for folder in converted:
+        print(f"converted {folder}")
+
+
 def _add_protocol_flags(p: argparse.ArgumentParser, names: tuple[str, ...]) -> None:
     for name in names:
         flag = "--" + name.replace("_", "-")
@@ -185,6 +195,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pose", type=float, nargs=3, metavar=("X", "Y", "YAW"), help="banana pose in m, m, rad (replaces the drawn task's)")  # fmt: skip
     p.add_argument("--out", type=Path, help="MP4 path (default <learner>.mp4)")
     p.set_defaults(func=_render)
+
+    p = commands.add_parser("convert", help="convert the learners of a run folder you trust from the old, pickled form")
+    p.add_argument("run", type=Path, help="run folder (or one learner's folder) whose learners were saved by "
+                   "banana-grasp 0.12 or before, with pickled normalisation statistics")  # fmt: skip
+    p.add_argument("--trust", action="store_true", help="required to convert anything: converting unpickles the old "
+                   "vecnormalize.pkl files, which runs any code they carry, so convert only folders you trust")  # fmt: skip
+    p.set_defaults(func=_convert)
     return main
 
 

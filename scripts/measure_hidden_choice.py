@@ -21,7 +21,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from stable_baselines3 import PPO
 
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
 from banana_grasp.agents.common.variations import family
@@ -41,7 +40,7 @@ def measure(files: LearnerFiles, name: str, episodes: int, env_seed: int = 10_00
                          f"hidden-blue-specialist, hidden-multi-task")  # fmt: skip
     # A fixed-rule specialist's env pins its rule; the others' draw a train rule each reset.
     venv = make_vec(env_factory(spec, EnvSpec(spec.variation, "train", "interleaved")), [env_seed])
-    model, normalize = load_model(files, PPO, venv)
+    model, normalize = load_model(files, spec, venv)
     normalize.training, normalize.norm_reward = False, False
     base = venv.envs[0].unwrapped
     counts = {"target": 0, "decoy": 0, "none": 0}

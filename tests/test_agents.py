@@ -22,7 +22,7 @@ import yaml
 from stable_baselines3 import PPO
 
 from banana_grasp.agents.common.curves import read_curve
-from banana_grasp.agents.common.files import read_json, write_json_atomic
+from banana_grasp.agents.common.files import read_json, sha256_file, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
 from banana_grasp.agents.learners import fomaml, registry, stopping, storage
 from banana_grasp.agents.learners.envs import RAW_KEYS, EnvSpec, EvalEnvs, env_factory, run_episode
@@ -152,7 +152,7 @@ def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) 
     final = saved["final_train_success"]
     assert final is None or 0.0 <= final <= 1.0
     # The saved model and normalisation were built with those settings, the overrides on top.
-    model, normalize = storage.load_model(files, ALGORITHMS[spec.kind])
+    model, normalize = storage.load_model(files, spec)
     assert isinstance(model, ALGORITHMS[spec.kind]) and model.num_timesteps == saved["steps"]
     algo = {**hp["algo"], **overrides}
     if spec.kind == "rl2":  # whole trials: n_steps is the trial's length, minibatches of whole trials
@@ -303,7 +303,7 @@ def test_policy_agent_adapts_by_finetuning_and_resets(trained, heldout_tasks) ->
     agent = load_agent(registry.learner("position-specialist"), files, HELDOUT)
     assert isinstance(agent, PolicyAgent)
     task = heldout_tasks[0]
-    saved = _weights(storage.load_model(files, agent.model.__class__)[0].policy)
+    saved = _weights(storage.load_model(files, registry.learner("position-specialist"))[0].policy)
     assert _same_weights(_weights(agent.model.policy), saved)
 
     agent.adapt(task, 0, seed=7)
@@ -554,29 +554,44 @@ def test_success_matrix_shape_and_missing_outcomes() -> None:
 
 def test_missing_model_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError) as error:
-        storage.load_model(LearnerFiles(tmp_path), PPO)
+        storage.load_model(LearnerFiles(tmp_path), registry.learner("position-specialist"))
     assert str(tmp_path / "model.zip") in str(error.value)
     with pytest.raises(FileNotFoundError, match="meta.json"):
         read_json(tmp_path / "meta.json")
 
 
+def _relist(files: LearnerFiles, record: Path | None = None) -> None:
+    """Make ``files``' record list the SHA-256 of the files as they are now (a consistent folder)."""
+    record = record or files.meta
+    data = read_json(record)
+    data["sha256"] = {path.name: sha256_file(path) for path in (files.model, files.normalize)}
+    write_json_atomic(record, data)
+
+
 def test_corrupt_files_give_value_errors_naming_them(trained, tmp_path: Path) -> None:
     source = trained["position-specialist"][0]
+    spec = registry.learner("position-specialist")
     folder = tmp_path / "learner"
     folder.mkdir()
     files = LearnerFiles(folder)
-    shutil.copy(source / "vecnormalize.pkl", folder / "vecnormalize.pkl")
+    for name in ("normalize.json", "meta.json"):
+        shutil.copy(source / name, folder / name)
     model_bytes = (source / "model.zip").read_bytes()
 
-    # vecnormalize.pkl present but model.zip missing
+    # normalize.json present but model.zip missing
     with pytest.raises(FileNotFoundError, match="model.zip"):
-        storage.load_model(files, PPO)
+        storage.load_model(files, spec)
 
     def expect_corrupt_model(data: bytes) -> None:
         (folder / "model.zip").write_bytes(data)
-        with pytest.raises(ValueError) as error:
-            storage.load_model(files, PPO)
-        assert str(folder / "model.zip") in str(error.value)
+        # As copied, against the record's SHA-256; then listed, so that the zip itself is read.
+        for relist in (False, True):
+            if relist:
+                _relist(files)
+            with pytest.raises(ValueError) as error:
+                storage.load_model(files, spec)
+            assert str(folder / "model.zip") in str(error.value)
+        shutil.copy(source / "meta.json", folder / "meta.json")
 
     expect_corrupt_model(b"this is not a zip file\x00\x01\x02" * 10)
     buffer = io.BytesIO()
@@ -588,13 +603,17 @@ def test_corrupt_files_give_value_errors_naming_them(trained, tmp_path: Path) ->
         expect_corrupt_model(model_bytes[:n])
 
     (folder / "model.zip").write_bytes(model_bytes)
-    storage.load_model(files, PPO)  # intact again: loads
-    normalize_bytes = (folder / "vecnormalize.pkl").read_bytes()
-    for data in (b"garbage\x00\xff" * 20, normalize_bytes[: len(normalize_bytes) // 2], b""):
-        (folder / "vecnormalize.pkl").write_bytes(data)
-        with pytest.raises(ValueError) as error:
-            storage.load_model(files, PPO)
-        assert str(folder / "vecnormalize.pkl") in str(error.value)
+    storage.load_model(files, spec)  # intact again: loads
+    normalize_bytes = (folder / "normalize.json").read_bytes()
+    for data in (b"garbage\x00\xff" * 20, normalize_bytes[: len(normalize_bytes) // 2], b"", b"[1, 2]"):
+        (folder / "normalize.json").write_bytes(data)
+        for relist in (False, True):
+            if relist:
+                _relist(files)
+            with pytest.raises(ValueError) as error:
+                storage.load_model(files, spec)
+            assert str(folder / "normalize.json") in str(error.value)
+        shutil.copy(source / "meta.json", folder / "meta.json")
 
     bad_json = tmp_path / "meta.json"
     for text in ("{not json", '{"steps": 1'):
@@ -611,9 +630,10 @@ def test_corrupt_checkpoint_is_reported_not_silently_retrained(trained, tmp_path
     folder = tmp_path / "learner"
     checkpoint = LearnerFiles(folder).checkpoint
     checkpoint.folder.mkdir(parents=True)
-    write_json_atomic(checkpoint.state, {"steps": 256})
     checkpoint.model.write_bytes(b"garbage")
-    shutil.copy(trained["position-specialist"][0] / "vecnormalize.pkl", checkpoint.normalize)
+    shutil.copy(trained["position-specialist"][0] / "normalize.json", checkpoint.normalize)
+    write_json_atomic(checkpoint.state, {"steps": 256})
+    _relist(checkpoint, checkpoint.state)  # its record lists the garbage: the zip itself is refused
     with pytest.raises(ValueError, match="checkpoint"):
         train(registry.learner("position-specialist"), 0, 512, folder, _settings(PPO_TINY))
 
@@ -895,7 +915,7 @@ def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path:
     assert meta["steps"] == curve[-1]["steps"] == 4 * rollout
     assert read_json(files.meta) == meta and not files.checkpoint.folder.exists()
     # The saved model counts the steps it trained on (PPO's learn() took one more env step, to stop).
-    assert storage.load_model(files, PPO)[0].num_timesteps == 4 * rollout
+    assert storage.load_model(files, spec)[0].num_timesteps == 4 * rollout
 
     # Complete for this budget with this threshold only; a smaller budget it reached is complete anyway.
     assert storage.is_trained_for(files, budget, 0.9)
@@ -927,7 +947,7 @@ def test_success_check_plays_the_same_deterministic_episodes_each_time(trained, 
     monkeypatch.setattr(stopping, "CHECK_ROUNDS", 3)
     folder = trained[name][0]
     spec, files = registry.learner(name), LearnerFiles(folder)
-    model, normalize = storage.load_model(files, ALGORITHMS[spec.kind])
+    model, normalize = storage.load_model(files, spec)
     tasks = EnvSpec(spec.variation, "train", "interleaved")
     check = stopping.SuccessCheck(spec, tasks, 3, 0.0, files)  # threshold 0: every round is played
     rounds: list[list[str]] = []  # the tasks of each round's episodes
@@ -1103,7 +1123,7 @@ def _outer_gradients(monkeypatch, model: PPO, step) -> list[torch.Tensor]:
 def fomaml_episodes(trained):
     """A tiny first-order MAML learner, and one episode of a training task played by it."""
     spec = registry.learner("fomaml")
-    model, normalize = storage.load_model(LearnerFiles(trained["fomaml"][0]), PPO)
+    model, normalize = storage.load_model(LearnerFiles(trained["fomaml"][0]), spec)
     tasks = EnvSpec("color-or-position", "train", "interleaved")
     inner = FineTuner(EvalEnvs(spec, tasks), normalize, None, PPO_TINY)
     weights = _weights(model.policy)
@@ -1147,7 +1167,7 @@ def test_fomaml_outer_gradient_is_taken_at_the_adapted_weights(monkeypatch, foma
 def test_fomaml_keeps_its_optimiser_across_meta_iterations(trained) -> None:
     """The outer loop's Adam persists: after 2 meta-iterations of 10 epochs x 2 minibatches the
     saved optimiser has made 40 steps (a fresh one per iteration would have made 20)."""
-    model, _ = storage.load_model(LearnerFiles(trained["fomaml"][0]), PPO)
+    model, _ = storage.load_model(LearnerFiles(trained["fomaml"][0]), registry.learner("fomaml"))
     outer = registry.hyperparameters("fomaml")["outer"]
     state = model.policy.optimizer.state_dict()["state"]
     assert state, "the saved optimiser has no state"

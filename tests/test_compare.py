@@ -63,7 +63,7 @@ def _run(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.Compl
 
 def _stamps(run: Path) -> dict[str, int]:
     files = [*run.glob("learners/*/seed*/model.zip"), *run.glob("learners/*/seed*/meta.json"),
-             *run.glob("learners/*/seed*/vecnormalize.pkl"), *run.glob("outcomes/*.json"),
+             *run.glob("learners/*/seed*/normalize.json"), *run.glob("outcomes/*.json"),
              *run.glob("videos/*.mp4")]  # fmt: skip
     return {str(f.relative_to(run)): f.stat().st_mtime_ns for f in files}
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from stable_baselines3 import PPO
 
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
 from banana_grasp.agents.learners import dagger, dagger_rl2, pixels, storage
@@ -225,8 +224,8 @@ def test_pixels_tiny_run_trains_teachers_and_students_and_writes_its_report(pixe
         assert meta["teacher"]["steps"] == 512 and meta["wall_seconds"] >= meta["teacher"]["wall_seconds"]
         assert (files.folder / "teacher" / "meta.json").is_file()
         # The student's normalisation is the teacher's, for the state keys and the proprioception.
-        _, student = storage.load_model(files, PPO)
-        _, teacher = storage.load_model(LearnerFiles(files.folder / "teacher"), PPO)
+        _, student = storage.load_model(files, learner(name))
+        _, teacher = storage.load_model(LearnerFiles(files.folder / "teacher"), dagger.teacher_spec(learner(name)))
         for key in ("gripper_pos", "state_gripper_pos", "state_banana_pos"):
             source = teacher.obs_rms[key.removeprefix("state_")]
             assert np.array_equal(student.obs_rms[key].mean, source.mean)

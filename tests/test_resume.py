@@ -15,29 +15,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from stable_baselines3 import PPO
 
 from banana_grasp.agents.common import faults
 from banana_grasp.agents.common.curves import read_curve
 from banana_grasp.agents.common.files import read_json, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles
-from banana_grasp.agents.learners import registry, stopping, storage
+from banana_grasp.agents.learners import dagger, registry, stopping, storage
 from banana_grasp.agents.learners.envs import EnvSpec
+from banana_grasp.agents.learners.registry import LearnerSpec
 from banana_grasp.agents.learners.training import TrainSettings, train
-from banana_grasp.agents.learners.trial_ppo import TrialPPO
 
 PPO_TINY = {"n_steps": 32, "batch_size": 64, "n_epochs": 1}  # 8 envs: 256 steps per rollout
 RL2_TINY = {"minibatch_trials": 4, "n_epochs": 1}  # a rollout: 8 trials of 2 x 100 steps, 1,600 steps
-# learner -> (budget, overrides, checkpoint_every, rollouts before the interruption, what it saves).
+# learner -> (budget, overrides, checkpoint_every, rollouts before the interruption).
 CASES = {
     # Rollouts of 256 steps; checkpoints at 512 and 1,024; stopped after the 4th rollout (1,024),
     # before its checkpoint: the resumed run plays the 3rd and 4th rollouts again.
-    "position-specialist": (1536, PPO_TINY, 512, 4, PPO),
+    "position-specialist": (1536, PPO_TINY, 512, 4),
     # Rollouts of 1,600 steps (one trial per env); a checkpoint at 1,600; stopped after the 2nd
     # and last rollout: the resumed run plays it again.
-    "rl2": (3200, RL2_TINY, 1600, 2, TrialPPO),
+    "rl2": (3200, RL2_TINY, 1600, 2),
     # Meta-iterations of 1,600 steps; a checkpoint after the 1st; stopped after the 2nd and last.
-    "fomaml": (3200, PPO_TINY, 1600, 2, PPO),
+    "fomaml": (3200, PPO_TINY, 1600, 2),
 }
 
 
@@ -45,9 +44,9 @@ class Interrupt(Exception):
     """Raised to stop a training as a killed run would stop."""
 
 
-def saved_state(folder: Path, algo=PPO) -> dict[str, np.ndarray]:
+def saved_state(folder: Path, spec: LearnerSpec) -> dict[str, np.ndarray]:
     """Every number a saved learner holds, flat: weights, optimiser state, normalisation."""
-    model, normalize = storage.load_model(LearnerFiles(folder), algo)
+    model, normalize = storage.load_model(LearnerFiles(folder), spec)
     state = {f"policy.{k}": v.numpy() for k, v in model.policy.state_dict().items()}
     optimiser = model.policy.optimizer.state_dict()
     for index, entries in optimiser["state"].items():
@@ -59,8 +58,8 @@ def saved_state(folder: Path, algo=PPO) -> dict[str, np.ndarray]:
     return state
 
 
-def assert_same_learner(resumed: Path, straight: Path, algo=PPO) -> None:
-    a, b = saved_state(resumed, algo), saved_state(straight, algo)
+def assert_same_learner(resumed: Path, straight: Path, spec: LearnerSpec) -> None:
+    a, b = saved_state(resumed, spec), saved_state(straight, spec)
     assert a.keys() == b.keys()
     differ = [key for key in a if not np.array_equal(a[key], b[key])]
     assert not differ, f"the resumed learner differs from the uninterrupted one in {differ}"
@@ -84,7 +83,7 @@ def _interrupt_after(rollouts: int):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_an_interrupted_training_resumes_bit_for_bit(tmp_path: Path, name: str) -> None:
-    budget, overrides, every, rollouts, algo = CASES[name]
+    budget, overrides, every, rollouts = CASES[name]
     spec = registry.learner(name)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     train(spec, 0, budget, straight, TrainSettings(algo_overrides=overrides, checkpoint_every=every))
@@ -95,11 +94,11 @@ def test_an_interrupted_training_resumes_bit_for_bit(tmp_path: Path, name: str) 
     state = read_json(LearnerFiles(resumed).checkpoint.state)
     assert 0 < state["steps"] < budget and not (resumed / "meta.json").exists()
     # A checkpoint is not the finished learner: the weights differ from the end's.
-    checkpoint = saved_state(resumed / "checkpoint", algo)
+    checkpoint = saved_state(resumed / "checkpoint", spec)
     final_key = next(k for k in checkpoint if k.startswith("policy."))
     train(spec, 0, budget, resumed, TrainSettings(algo_overrides=overrides, checkpoint_every=every))
-    assert_same_learner(resumed, straight, algo)
-    assert not np.array_equal(checkpoint[final_key], saved_state(straight, algo)[final_key])
+    assert_same_learner(resumed, straight, spec)
+    assert not np.array_equal(checkpoint[final_key], saved_state(straight, spec)[final_key])
 
 
 def test_the_comparison_can_fail(tmp_path: Path) -> None:
@@ -108,10 +107,11 @@ def test_the_comparison_can_fail(tmp_path: Path) -> None:
     for seed in (0, 1):
         train(spec, seed, 256, tmp_path / str(seed), TrainSettings(algo_overrides=PPO_TINY))
     with pytest.raises(AssertionError, match="differs from the uninterrupted one"):
-        assert_same_learner(tmp_path / "0", tmp_path / "1")
+        assert_same_learner(tmp_path / "0", tmp_path / "1", spec)
 
 
 DAGGER = "pixel-position-specialist"
+TEACHER = dagger.teacher_spec(registry.learner(DAGGER))
 # 2 rounds of 8 episodes; the teacher: 1,024 steps in rollouts of 256, checkpoints at 512 and 768.
 DAGGER_OVERRIDES = {"episodes_per_round": 8, "epochs": 1,
                     "teacher": {"steps": 1024, "algo_overrides": {"n_steps": 32, "batch_size": 128, "n_epochs": 2}}}  # fmt: skip
@@ -143,8 +143,8 @@ def test_dagger_resumes_bit_for_bit_when_stopped_in_its_teachers_training(
     teacher = LearnerFiles(tmp_path / "resumed" / "teacher")
     assert read_json(teacher.checkpoint.state)["steps"] == 512 and not teacher.meta.exists()
     _dagger(tmp_path / "resumed")
-    assert_same_learner(tmp_path / "resumed" / "teacher", dagger_straight / "teacher")
-    assert_same_learner(tmp_path / "resumed", dagger_straight)
+    assert_same_learner(tmp_path / "resumed" / "teacher", dagger_straight / "teacher", TEACHER)
+    assert_same_learner(tmp_path / "resumed", dagger_straight, registry.learner(DAGGER))
 
 
 def test_dagger_resumes_bit_for_bit_when_stopped_in_its_students_rounds(dagger_straight: Path, tmp_path: Path) -> None:
@@ -153,8 +153,8 @@ def test_dagger_resumes_bit_for_bit_when_stopped_in_its_students_rounds(dagger_s
     assert (tmp_path / "resumed" / "teacher" / "meta.json").is_file()
     assert not (tmp_path / "resumed" / "meta.json").exists()
     _dagger(tmp_path / "resumed")
-    assert_same_learner(tmp_path / "resumed" / "teacher", dagger_straight / "teacher")
-    assert_same_learner(tmp_path / "resumed", dagger_straight)
+    assert_same_learner(tmp_path / "resumed" / "teacher", dagger_straight / "teacher", TEACHER)
+    assert_same_learner(tmp_path / "resumed", dagger_straight, registry.learner(DAGGER))
 
 
 def test_a_resumed_success_check_keeps_its_record_and_schedule(tmp_path: Path, monkeypatch) -> None:

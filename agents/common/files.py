@@ -1,7 +1,8 @@
-"""Atomic file writes, JSON with clear errors, and the versions a result records."""
+"""Atomic file writes, JSON with clear errors, SHA-256 digests, and the versions a result records."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from importlib import metadata
@@ -44,3 +45,17 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"corrupt JSON file {path}: {error}") from error
+
+
+def sha256_bytes(data: bytes) -> str:
+    """The SHA-256 of ``data``, as 64 hex digits."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of the file at ``path``, as 64 hex digits, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

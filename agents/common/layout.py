@@ -13,14 +13,16 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class LearnerFiles:
-    """The files of one trained learner. ``meta.json`` is written last: it marks the learner complete."""
+    """The files of one trained learner. ``meta.json`` is written last: it marks the learner complete
+    and lists the SHA-256 of the files the learner loads from (``learners/storage.py``)."""
 
     folder: Path
 
     MODEL = "model.zip"
-    NORMALIZE = "vecnormalize.pkl"
+    NORMALIZE = "normalize.json"  # the VecNormalize statistics, as JSON
+    LEGACY_NORMALIZE = "vecnormalize.pkl"  # the same as a pickle (banana-grasp <= 0.12): refused, converted
     META = "meta.json"
-    STATE = "state.json"  # a checkpoint's step count and training configuration
+    STATE = "state.json"  # a checkpoint's step count, training configuration and SHA-256 of its files
 
     @property
     def model(self) -> Path:
@@ -29,6 +31,10 @@ class LearnerFiles:
     @property
     def normalize(self) -> Path:
         return self.folder / self.NORMALIZE
+
+    @property
+    def legacy_normalize(self) -> Path:
+        return self.folder / self.LEGACY_NORMALIZE
 
     @property
     def meta(self) -> Path:

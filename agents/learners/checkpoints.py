@@ -109,11 +109,15 @@ class CurveAndCheckpoint(BaseCallback):
 def save_checkpoint(
     files: LearnerFiles, model: BaseAlgorithm, config: dict | None = None, check: SuccessCheck | None = None
 ) -> None:
-    """The model and its normalisation, then ``state.json``: the step count, ``config`` and the
-    success checks made so far (a resumed check continues their record and schedule)."""
-    storage.save_model(files.checkpoint, model)
+    """The model and its normalisation, then ``state.json``: the step count, ``config``, the
+    success checks made so far (a resumed check continues their record and schedule) and the
+    SHA-256 of both files. The previous ``state.json`` goes first: a record never lists files
+    other than those beside it."""
+    files.checkpoint.state.unlink(missing_ok=True)
+    digests = storage.save_model(files.checkpoint, model)
     checks = {"success_checks": check.checks} if check is not None else {}
-    write_json_atomic(files.checkpoint.state, {"steps": int(model.num_timesteps), **(config or {}), **checks})
+    write_json_atomic(files.checkpoint.state,
+                      {"steps": int(model.num_timesteps), **(config or {}), **checks, "sha256": digests})  # fmt: skip
     faults.reached(f"checkpoint:{(config or {}).get('learner')}")
 
 
@@ -152,8 +156,15 @@ def training_config(
 
 
 def check_reusable(files: LearnerFiles, learner: LearnerSpec, config: dict) -> None:
-    """Refuse to reuse or resume a learner saved with another learner, other
+    """Refuse to reuse or resume a learner saved in the old form, with files that do not match
+    their record's SHA-256 (``storage.check_saved``), or with another learner, other
     hyperparameters or other overrides: it would silently stand in for this one."""
+    for saved in (files, files.checkpoint):
+        storage.refuse_old_form(saved)
+    if files.is_complete():
+        storage.check_saved(files)
+    if files.checkpoint.state.is_file():
+        storage.check_saved(files.checkpoint)
     for record in (files.meta, files.checkpoint.state):
         if not record.is_file():
             continue
@@ -190,9 +201,11 @@ def finish(
     stopped_at_success: float | None = None,
     **extra: Any,
 ) -> dict:
-    """Save the finished learner, write ``meta.json`` (last) and drop the checkpoint.
+    """Save the finished learner, write ``meta.json`` (last, with the SHA-256 of its files; a
+    previous one goes first) and drop the checkpoint.
     ``stopped_at_success``: the threshold that ended training before its budget, if one did."""
-    storage.save_model(files, model)
+    files.meta.unlink(missing_ok=True)
+    digests = storage.save_model(files, model)
     curve = read_curve(files.curve)
     meta = {
         **training_config(learner, algo_overrides),  # learner, hyperparameters, algo_overrides
@@ -206,6 +219,7 @@ def finish(
         "wall_seconds": curve[-1]["wall_seconds"] if curve else round(time.perf_counter() - started, 2),
         "versions": versions(),
         **extra,
+        "sha256": digests,
     }
     write_json_atomic(files.meta, meta)
     shutil.rmtree(files.checkpoint.folder, ignore_errors=True)

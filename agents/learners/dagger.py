@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from banana_grasp.agents.common.curves import append_curve, truncate_curve
@@ -37,6 +38,7 @@ from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.checkpoints import finish
 from banana_grasp.agents.learners.envs import EvalEnvs, env_factory, make_vec
+from banana_grasp.agents.learners.objects import algo_settings
 from banana_grasp.agents.learners.pixels import STATE_PREFIX, AsymmetricPolicy
 from banana_grasp.agents.learners.ppo import PolicyAgent, policy_of
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
@@ -44,7 +46,16 @@ from banana_grasp.agents.learners.training import TrainSettings, new_model
 from banana_grasp.agents.learners.training import train as train_learner
 from banana_grasp.envs import MAX_EPISODE_STEPS
 
-__all__ = ["Rounds", "load_agent", "settings_of", "share_statistics", "teacher_spec", "train", "train_teacher"]
+__all__ = [
+    "Rounds",
+    "blueprint",
+    "load_agent",
+    "settings_of",
+    "share_statistics",
+    "teacher_spec",
+    "train",
+    "train_teacher",
+]
 
 
 def teacher_spec(learner: LearnerSpec) -> LearnerSpec:
@@ -68,8 +79,8 @@ def settings_of(learner: LearnerSpec, overrides: dict) -> tuple[dict, dict]:
 
 
 def train_teacher(
-    learner: LearnerSpec, seed: int, files: LearnerFiles, settings: TrainSettings, teacher: dict, algo=PPO
-) -> tuple[dict, PPO, VecNormalize]:
+    learner: LearnerSpec, seed: int, files: LearnerFiles, settings: TrainSettings, teacher: dict
+) -> tuple[dict, BaseAlgorithm, VecNormalize]:
     """Train (or reuse) the teacher into ``files.folder / "teacher"``, on the same trials and
     split as the learner; returns its metadata, model and normalisation."""
     spec = teacher_spec(learner)
@@ -78,7 +89,7 @@ def train_teacher(
                         checkpoint_every=settings.checkpoint_every, stop_at_success=teacher["stop_at_success"],
                         algo_overrides=teacher.get("algo_overrides", {}), own_k=settings.own_k)  # fmt: skip
     meta = train_learner(spec, seed, teacher["steps"], folder, own)
-    model, normalize = storage.load_model(LearnerFiles(Path(folder)), algo)
+    model, normalize = storage.load_model(LearnerFiles(Path(folder)), spec)
     return meta, model, normalize
 
 
@@ -218,6 +229,12 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
         if rounds.end(model, successes, _fit(model.policy, data, dagger["epochs"], dagger["batch_size"], rng)):
             break
     return rounds.finish(model)
+
+
+def blueprint(learner: LearnerSpec, algo_overrides: dict) -> storage.Blueprint:
+    """How a saved student's model is made (``storage.load_model``): PPO with its set's policy
+    and ``algo`` settings, as ``train`` makes it (its ``algo_overrides`` are DAgger's)."""
+    return storage.Blueprint(PPO, policy_of(learner), algo_settings(hyperparameters(learner.hyperparameters)["algo"]))
 
 
 class StudentAgent(PolicyAgent):

@@ -23,14 +23,23 @@ from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners.dagger import Rounds, settings_of, share_statistics, train_teacher
 from banana_grasp.agents.learners.envs import env_factory, make_vec
+from banana_grasp.agents.learners.objects import algo_settings
 from banana_grasp.agents.learners.pixels import STATE_PREFIX, PixelLSTMPolicy
-from banana_grasp.agents.learners.registry import LearnerSpec
+from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.rl2 import load_agent
+from banana_grasp.agents.learners.storage import Blueprint
 from banana_grasp.agents.learners.training import TrainSettings, new_model
 from banana_grasp.agents.learners.trial_ppo import TrialPPO
 from banana_grasp.envs import MAX_EPISODE_STEPS
 
-__all__ = ["load_agent", "train"]
+__all__ = ["blueprint", "load_agent", "train"]
+
+
+def blueprint(learner: LearnerSpec, algo_overrides: dict) -> Blueprint:
+    """How a saved student's model is made (``storage.load_model``): TrialPPO with the pixel LSTM
+    policy and its set's ``algo`` settings, as ``train`` makes it (its ``algo_overrides`` are
+    DAgger's; the trial's length, ``n_steps``, is read from the saved model)."""
+    return Blueprint(TrialPPO, PixelLSTMPolicy, algo_settings(hyperparameters(learner.hyperparameters)["algo"]))
 
 
 def _fit(policy: PixelLSTMPolicy, trials: list[tuple], updates: int, batch_trials: int,
@@ -90,7 +99,7 @@ def _play_trials(env, teacher, teacher_keys, student, teacher_acts, noise, trial
 
 def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
     dagger, teacher_settings = settings_of(learner, settings.algo_overrides)
-    teacher_meta, teacher, teacher_norm = train_teacher(learner, seed, files, settings, teacher_settings, TrialPPO)
+    teacher_meta, teacher, teacher_norm = train_teacher(learner, seed, files, settings, teacher_settings)
     trial_steps = settings.trial_episodes * MAX_EPISODE_STEPS
     streams = SeedStreams(seed)
     factory = env_factory(learner, settings.train_tasks(learner), trial_episodes=settings.trial_episodes)

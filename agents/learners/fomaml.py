@@ -38,12 +38,12 @@ from torch.nn import functional as F
 
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners.meta_training import meta_train
-from banana_grasp.agents.learners.ppo import FineTuner, load_agent
+from banana_grasp.agents.learners.ppo import FineTuner, blueprint, load_agent
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings
 from banana_grasp.envs import Task
 
-__all__ = ["load_agent", "train"]
+__all__ = ["blueprint", "load_agent", "train"]
 
 
 class _EvaluateActions(nn.Module):

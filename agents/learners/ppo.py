@@ -40,6 +40,13 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     return train_sb3(learner, seed, steps, files, settings, PPO, policy_of(learner))
 
 
+def blueprint(learner: LearnerSpec, algo_overrides: dict) -> storage.Blueprint:
+    """How a saved PPO learner's model is made (``storage.load_model``): PPO with its set's
+    policy and ``algo`` settings, the overrides it was trained with on top."""
+    algo = algo_settings({**hyperparameters(learner.hyperparameters)["algo"], **algo_overrides})
+    return storage.Blueprint(PPO, policy_of(learner), algo)
+
+
 def pinned_envs(envs: EvalEnvs, tasks: list[Task], normalize: VecNormalize) -> tuple[VecNormalize, list[FixedTask]]:
     """One env per task, made by ``envs`` and pinned to it by the returned FixedTask wrappers
     (set their ``task`` to change it), each episode padded to its full length (``PadEpisode``),
@@ -172,7 +179,7 @@ class PolicyAgent:
 
     def __init__(self, learner: LearnerSpec, files: LearnerFiles, envs: EvalEnvs, finetune: dict | None = None) -> None:
         self.name, self.learner, self.files = learner.name, learner, files
-        self.model, self.normalize = storage.load_model(files, PPO)
+        self.model, self.normalize = storage.load_model(files, learner)
         self.normalize.training = False
         self._trained_state = copy.deepcopy(self.model.policy.state_dict())
         self._envs = envs

@@ -8,6 +8,9 @@ is one module of this package with two functions,
   learner's metadata, as :func:`banana_grasp.agents.learners.training.train` calls it;
 - ``load_agent(spec, files, envs) -> Agent``: the agent that plays and adapts (see
   :class:`banana_grasp.agents.protocol.agent.Agent`), ``envs`` making its evaluation envs,
+- ``blueprint(spec, algo_overrides) -> storage.Blueprint`` (kinds that save a model through
+  ``storage``): the algorithm, policy and settings its model is made with, from which
+  ``storage.load_model`` rebuilds what a saved model holds pickled, instead of unpickling it,
 
 and one entry in :data:`KINDS`. A **learner** (``config/learners.yaml``) is a kind trained on a
 variation, with a role in the comparison and a hyperparameter set (``config/hyperparams.yaml``).

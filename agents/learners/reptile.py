@@ -17,11 +17,11 @@ from stable_baselines3 import PPO
 
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners.meta_training import meta_train
-from banana_grasp.agents.learners.ppo import FineTuner, load_agent
+from banana_grasp.agents.learners.ppo import FineTuner, blueprint, load_agent
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings
 
-__all__ = ["load_agent", "train"]
+__all__ = ["blueprint", "load_agent", "train"]
 
 
 def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:

@@ -15,7 +15,8 @@ from banana_grasp.agents.common.files import read_json
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.envs import EvalEnvs, lifted_role, run_episode
-from banana_grasp.agents.learners.registry import LearnerSpec
+from banana_grasp.agents.learners.objects import algo_settings
+from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, train_sb3
 from banana_grasp.agents.learners.trial_ppo import LSTMPolicy, TrialPPO
 from banana_grasp.envs import MAX_EPISODE_STEPS, Task
@@ -32,6 +33,14 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
                      trial_episodes=settings.trial_episodes)  # fmt: skip
 
 
+def blueprint(learner: LearnerSpec, algo_overrides: dict) -> storage.Blueprint:
+    """How a saved RL^2 learner's model is made (``storage.load_model``): TrialPPO with the LSTM
+    policy and its set's ``algo`` settings, the overrides it was trained with on top (the
+    trial's length, ``n_steps``, is read from the saved model)."""
+    algo = algo_settings({**hyperparameters(learner.hyperparameters)["algo"], **algo_overrides})
+    return storage.Blueprint(TrialPPO, LSTMPolicy, algo)
+
+
 class RL2Agent:
     """Adapts in context: every evaluation episode is the last episode of a trial whose first
     k episodes are the adaptation episodes, memory carried across the trial and no weight
@@ -41,7 +50,7 @@ class RL2Agent:
 
     def __init__(self, learner: LearnerSpec, files: LearnerFiles, envs: EvalEnvs) -> None:
         self.name, self.learner, self.files = learner.name, learner, files
-        self.model, self.normalize = storage.load_model(files, TrialPPO)
+        self.model, self.normalize = storage.load_model(files, learner)
         self.normalize.training = False
         self._envs = envs
         self.last_lifted: str | None = None

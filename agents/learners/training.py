@@ -122,7 +122,8 @@ def start_or_resume(
 
     The curve keeps only the rows up to where training continues. The model gets ``venv``
     or, if that is None, ``make_venv()``, resumed or new (a model loaded without an env has
-    no VecNormalize for its next save).
+    no VecNormalize for its next save). A resumed model is loaded as the kind's blueprint
+    makes it (``storage.load_model``), which is ``algo`` and ``policy`` with the same settings.
     ``algo_kwargs``: settings the kind derives itself (RL^2's ``n_steps``, the trial's
     length), over ``settings.algo_overrides`` and, unlike them, not part of the saved record.
     """
@@ -130,7 +131,7 @@ def start_or_resume(
     venv = venv if venv is not None or make_venv is None else make_venv()
     if resume is not None:
         model, normalize = storage.load_model(
-            resume, algo, venv, device_for(learner), tensorboard_log=str(files.tensorboard)
+            resume, learner, venv, device_for(learner), tensorboard_log=str(files.tensorboard)
         )
         truncate_curve(files.curve, model.num_timesteps)
         return model, normalize

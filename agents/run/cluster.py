@@ -2,11 +2,14 @@
 
 No shared filesystem is assumed. A training job ships the learner's folder as it is on the
 client (empty, or a checkpoint to resume from) to a worker, which trains in a temporary
-folder of its own and sends every file of the learner back; an evaluation job ships the
-trained learner's files and gets the outcomes back. The client writes what comes back into
-the run folder, each file atomically and ``meta.json`` last, so a run stopped at any point
-resumes as a local one does. Dask retries a job whose worker died; a job that still fails
-stops the run with the jobs finished so far saved.
+folder of its own and sends every file of the learner back with the SHA-256 of each, as it
+computed them; an evaluation job ships the trained learner's files and gets the outcomes
+back. The client checks every file that comes back against the worker's SHA-256 and writes
+nothing of a job whose files do not match; then it writes them into the run folder, each
+file atomically and ``meta.json`` last, so a run stopped at any point resumes as a local one
+does. A worker loads what it is sent as data, as the client does (``learners/storage.py``).
+Dask retries a job whose worker died; a job that still fails stops the run with the jobs
+finished so far saved.
 
 Needs the ``cluster`` extra (``pip install banana-grasp[cluster]``) here and, on every
 worker, banana-grasp of the same version.
@@ -22,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from banana_grasp.agents.common.files import package_version, write_json_atomic
+from banana_grasp.agents.common.files import package_version, sha256_bytes, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
 from banana_grasp.agents.run.jobs import EvalJob, TrainJob, run_eval_job, run_train_job
 
@@ -47,14 +50,29 @@ def write_folder(folder: Path, files: dict[str, bytes]) -> None:
         os.replace(tmp, path)
 
 
-def remote_train(job: TrainJob, files: dict[str, bytes]) -> dict[str, bytes]:
+def remote_train(job: TrainJob, files: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, str]]:
     """On a worker: train ``job`` from ``files`` (what the client has of the learner) in a
-    temporary folder; returns every file of the learner."""
+    temporary folder; returns every file of the learner, and the SHA-256 of each."""
     with tempfile.TemporaryDirectory(prefix="banana-grasp-") as tmp:
         folder = Path(tmp) / "learner"
         write_folder(folder, files)
         run_train_job(dataclasses.replace(job, folder=str(folder)))
-        return read_folder(folder)
+        trained = read_folder(folder)
+        return trained, {name: sha256_bytes(data) for name, data in trained.items()}
+
+
+def store_trained(job: TrainJob, returned: tuple[dict[str, bytes], dict[str, str]]) -> None:
+    """On the client: write a training job's files into the run folder, once every one of them
+    matches the SHA-256 the worker computed (else nothing is written)."""
+    files, digests = returned
+    if set(files) != set(digests):
+        raise ValueError(f"{job.label}: the worker sent files {sorted(files)} but SHA-256 for {sorted(digests)}; "
+                         f"nothing of it was written to {job.files.folder}")  # fmt: skip
+    for name, data in files.items():
+        if sha256_bytes(data) != digests[name]:
+            raise ValueError(f"{job.label}: {name} came back from the worker with another SHA-256 than the worker "
+                             f"computed (damaged on the way); nothing of it was written to {job.files.folder}")  # fmt: skip
+    write_folder(job.files.folder, files)
 
 
 def remote_eval(job: EvalJob, files: dict[str, bytes]) -> list[dict]:
@@ -126,7 +144,7 @@ def run_grid_on_cluster(
             client.submit(remote_train, job, read_folder(job.files.folder), pure=False, retries=RETRIES): job
             for job in pending_train
         }
-        _collect(client, futures, bar, lambda job, files: write_folder(job.files.folder, files))
+        _collect(client, futures, bar, store_trained)
         bar.close()
 
         def learner_files(job: EvalJob) -> dict[str, bytes]:
