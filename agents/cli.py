@@ -15,7 +15,7 @@ from pathlib import Path
 from banana_grasp.agents.common.layout import RunLayout
 from banana_grasp.agents.common.variations import VARIATIONS
 from banana_grasp.agents.learners.registry import learner, learners
-from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, preset_for, preset_names
+from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, preset_for, preset_names, with_learners_file
 from banana_grasp.envs import POSITION_LAYOUTS, SPLITS
 
 PROTOCOL_FLAGS = {  # protocol field -> help
@@ -43,14 +43,17 @@ def _compare(args: argparse.Namespace) -> None:
     from banana_grasp.agents.run.compare import compare
 
     out = args.out or Path("runs") / args.preset
-    report = compare(args.preset, out, args.workers, progress=not args.quiet, scheduler=args.scheduler)
+    report = compare(args.preset, out, args.workers, progress=not args.quiet, scheduler=args.scheduler,
+                     learners_file=args.learners_file)  # fmt: skip
     print(f"report: {report}")
 
 
 def _train(args: argparse.Namespace) -> None:
     from banana_grasp.agents.learners.training import TrainSettings, train
 
-    chosen, spec = preset_for(args.preset, args.learner), learner(args.learner)
+    chosen = preset_for(args.preset, None if args.learners_file else args.learner)
+    chosen = with_learners_file(chosen, args.learners_file) if args.learners_file else chosen
+    spec = _spec(chosen, args.learner, trained=True)
     protocol = _protocol(args, chosen)
     steps = args.steps if args.steps is not None else chosen.steps_for(spec)
     files = RunLayout(args.out).learner(spec.name, args.seed)
@@ -71,10 +74,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     from banana_grasp.agents.report.tables import markdown_tables
 
     run = RunLayout(args.run)
-    names = args.learners or _learners_in(run)
-    chosen = preset_for(args.preset, next((name for name in names if learner(name).trained), None))
+    if args.learners_file:
+        chosen = with_learners_file(preset_for(args.preset, None), args.learners_file)
+        names = args.learners or [s.name for s in chosen.specs() if (run.learners / s.name).is_dir() or not s.trained]
+    else:
+        names = args.learners or _learners_in(run)
+        chosen = preset_for(args.preset, next((name for name in names if learner(name).trained), None))
     protocol, seeds = _protocol(args, chosen), args.seeds or list(chosen.seeds)
-    specs = [learner(name) for name in names]
+    specs = [_spec(chosen, name) for name in names]
     outcomes = []
     for spec, seed in tqdm([(s, seed) for s in specs for seed in seeds], desc="evaluating", disable=args.quiet):
         outcomes += evaluate_one(spec, run.learner(spec.name, seed) if spec.trained else None, protocol, seed)
@@ -82,6 +89,16 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(f"\n{protocol.variation}/{protocol.split}: {protocol.heldout_tasks} tasks, seeds {seeds}, k={list(protocol.k)}, "
           f"{protocol.eval_episodes} episodes per task and k\n")  # fmt: skip
     print(markdown_tables(summary, protocol.tasks_label))
+
+
+def _spec(chosen: Preset, name: str, trained: bool = False):
+    """The learner ``name``: the package's or one of the learners file's (in ``chosen``)."""
+    outside = {spec.name: spec for spec in chosen.outside_learners}
+    known = {**learners(), **outside}
+    if name not in known or (trained and not known[name].trained):
+        allowed = [n for n, spec in known.items() if spec.trained or not trained]
+        raise ValueError(f"unknown {'trained ' if trained else ''}learner {name!r}; allowed: {', '.join(allowed)}")
+    return known[name]
 
 
 def _learners_in(run: RunLayout) -> list[str]:
@@ -154,11 +171,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the jobs on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786); "
                    "needs banana-grasp[cluster]")  # fmt: skip
+    p.add_argument("--learners-file", type=Path, metavar="FILE",
+                   help="learners of your own, added to the preset's (a YAML file as agents/config/learners.yaml; "
+                   "docs/learners.md, 'Bringing your own learner')")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_compare)
 
     p = commands.add_parser("train", help="train one learner for one seed")
-    p.add_argument("--learner", required=True, choices=trainable, help="which learner (agents/config/learners.yaml)")
+    p.add_argument("--learner", required=True, metavar="LEARNER",
+                   help="which learner: " + ", ".join(trainable) + ", or one of --learners-file")  # fmt: skip
+    p.add_argument("--learners-file", type=Path, metavar="FILE", help="learners of your own (as compare's)")
     p.add_argument("--preset", default="full", choices=presets,
                    help="gives the default budget, trial length (k + 1) and position split (default full)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the policy and envs (default 0)")
@@ -176,9 +198,10 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("evaluate", help="adapt and evaluate saved learners; print the table and meta-gain")
     p.add_argument("--run", type=Path, default=Path("runs/manual"), help="run folder holding learners/ (default runs/manual)")  # fmt: skip
     p.add_argument("--preset", default="full", choices=presets, help="gives the default protocol and seeds (default full)")  # fmt: skip
-    p.add_argument("--learners", nargs="+", choices=list(learners()), metavar="LEARNER",
+    p.add_argument("--learners", nargs="+", metavar="LEARNER",
                    help="learners to evaluate (default: those saved in --run, plus random and expert; "
-                   "choices: " + ", ".join(learners()) + ")")  # fmt: skip
+                   "choices: " + ", ".join(learners()) + ", or those of --learners-file)")  # fmt: skip
+    p.add_argument("--learners-file", type=Path, metavar="FILE", help="learners of your own (as compare's)")
     p.add_argument("--seeds", nargs="+", type=int, help="training seeds (default: the preset's)")
     _add_protocol_flags(p, tuple(PROTOCOL_FLAGS))
     p.add_argument("--quiet", action="store_true", help="no progress bar")

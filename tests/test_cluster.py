@@ -211,3 +211,19 @@ def test_the_documented_slurm_workers_are_one_thread_each() -> None:
         assert "#SBATCH --cpus-per-task=1" in script and "#SBATCH -t 04:00:00" in script
     finally:
         cluster.close()
+
+
+def test_a_learner_kind_the_workers_cannot_import_is_named_before_any_job(
+    scheduler: str, tmp_path: Path, monkeypatch
+) -> None:
+    # A kind of one's own, importable here (its folder on this process's path) but not on the workers.
+    (tmp_path / "kinds").mkdir()
+    (tmp_path / "kinds" / "only_here_kind.py").write_text(
+        "from banana_grasp.agents.learners.random_policy import load_agent  # noqa: F401\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "kinds"))
+    learners = tmp_path / "learners.yaml"
+    learners.write_text("only-here:\n  kind: only_here_kind\n  variation: both\n  role: reference\n")
+    with pytest.raises(ValueError, match=r"learner kind 'only_here_kind' is not importable on every Dask worker"):
+        compare(PRESET, tmp_path / "run", progress=False, scheduler=scheduler, learners_file=learners)
+    assert not (tmp_path / "run" / "learners").exists()

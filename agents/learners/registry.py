@@ -19,10 +19,14 @@ Modules are imported only when a kind is used, so reading this registry stays ch
 
 from __future__ import annotations
 
+import functools
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import yaml
 
 from banana_grasp.agents.common.config import read_config
 from banana_grasp.agents.common.variations import VARIATIONS
@@ -60,9 +64,27 @@ OBSERVATIONS = ("state", "pixels")
 
 
 def kind(name: str) -> LearnerKind:
-    if name not in KINDS:
-        raise ValueError(f"unknown learner kind {name!r}; allowed: {', '.join(KINDS)}")
-    return KINDS[name]
+    """A built-in kind by name, or a kind outside the package by its module's import path."""
+    return KINDS[name] if name in KINDS else outside_kind(name)
+
+
+@functools.cache
+def outside_kind(module: str) -> LearnerKind:
+    """A kind outside the package: the importable module ``module``, with ``load_agent`` and, if
+    it trains, ``train`` (the same two functions as a built-in kind's), and optionally
+    ``IN_CONTEXT = True`` (it adapts in context, on trials) and ``PIXELS_ONLY = True``."""
+    try:
+        imported = importlib.import_module(module)
+    except ImportError as error:
+        raise ValueError(f"unknown learner kind {module!r}: not one of the package's ({', '.join(KINDS)}) and not an "
+                         f"importable module ({error}); a kind of your own is a module on the Python path with "
+                         "load_agent() and, if it trains, train()") from None  # fmt: skip
+    if not callable(getattr(imported, "load_agent", None)):
+        missing = f"learner kind {module!r}: {imported.__file__} has no function load_agent(learner, files, envs)"
+        raise ValueError(missing + "; a kind needs load_agent() and, if it trains, train()")  # noqa: TRY004 (bad input)
+    return LearnerKind(module, module, trained=callable(getattr(imported, "train", None)),
+                       in_context=bool(getattr(imported, "IN_CONTEXT", False)),
+                       pixels_only=bool(getattr(imported, "PIXELS_ONLY", False)))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,30 +104,33 @@ class LearnerSpec:
     normalize_all_keys: bool = False  # ablation: normalise colour too (see envs.RAW_KEYS)
 
     def __post_init__(self) -> None:
+        try:
+            chosen = kind(self.kind)
+        except ValueError as error:
+            raise ValueError(f"learner {self.name!r}: {error}") from None
         for label, value, allowed in (
-            ("kind", self.kind, tuple(KINDS)),
             ("variation", self.variation, VARIATIONS),
             ("role", self.role, ROLES),
             ("observation", self.observation, OBSERVATIONS),
         ):
             if value not in allowed:
                 raise ValueError(f"learner {self.name!r}: unknown {label} {value!r}; allowed: {', '.join(allowed)}")
-        if KINDS[self.kind].pixels_only and self.observation != "pixels":
+        if chosen.pixels_only and self.observation != "pixels":
             raise ValueError(f"learner {self.name!r}: kind {self.kind!r} learns from pixels; set observation: pixels")
         if self.trained and self.hyperparameters is None:
             raise ValueError(f"learner {self.name!r} of kind {self.kind!r} is trained: name its hyperparameters")
 
     @property
     def trained(self) -> bool:
-        return KINDS[self.kind].trained
+        return kind(self.kind).trained
 
     @property
     def in_context(self) -> bool:
-        return KINDS[self.kind].in_context
+        return kind(self.kind).in_context
 
     @property
     def implementation(self) -> ModuleType:
-        return KINDS[self.kind].implementation()
+        return kind(self.kind).implementation()
 
 
 def learners() -> dict[str, LearnerSpec]:
@@ -117,6 +142,41 @@ def learner(name: str) -> LearnerSpec:
     if name not in specs:
         raise ValueError(f"unknown learner {name!r}; allowed: {', '.join(specs)}")
     return specs[name]
+
+
+LEARNER_FIELDS = tuple(f.name for f in fields(LearnerSpec) if f.name != "name")
+
+
+def read_learners_file(path: Path) -> tuple[dict[str, LearnerSpec], dict[str, int]]:
+    """The learners of a learners file of one's own (``compare --learners-file``), in the form of
+    ``config/learners.yaml``, each entry optionally with ``steps`` (its training budget):
+    ``(specs by name, budgets by name)``. Clear errors, before any job, for a file that is not
+    such a mapping, an unknown field, a name the package already has, or a kind that is not
+    importable or lacks its functions."""
+    path = Path(path)
+    try:
+        table = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"cannot read the learners file {path}: {error}") from None
+    if not isinstance(table, dict) or not table or not all(isinstance(v, dict) for v in table.values()):
+        raise ValueError(f"learners file {path}: must map each learner's name to its fields, as "
+                         "agents/config/learners.yaml does")  # fmt: skip
+    known, specs, budgets = learners(), {}, {}
+    for name, entry in table.items():
+        if name in known:
+            raise ValueError(f"learners file {path}: learner {name!r} is one of the package's; give yours another name")
+        unknown = set(entry) - {*LEARNER_FIELDS, "steps"}
+        if unknown:
+            raise ValueError(f"learners file {path}: learner {name!r} has unknown fields {sorted(unknown)}; "
+                             f"allowed: {', '.join((*LEARNER_FIELDS, 'steps'))}")  # fmt: skip
+        fields_ = dict(entry)
+        if "steps" in fields_:
+            budgets[name] = fields_.pop("steps")
+        try:
+            specs[name] = LearnerSpec(name=str(name), **fields_)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"learners file {path}: {error}") from None
+    return specs, budgets
 
 
 def hyperparameters(name: str) -> dict[str, Any]:

@@ -6,7 +6,8 @@ A preset names the learners and seeds of a comparison, their training budgets, a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from banana_grasp.agents.common.config import config_names, read_config
 from banana_grasp.agents.common.variations import VARIATIONS, check_variation, family, task_sampler
 from banana_grasp.agents.learners.checkpoints import CHECKPOINT_EVERY
 from banana_grasp.agents.learners.envs import EnvSpec
-from banana_grasp.agents.learners.registry import LearnerSpec, learner
+from banana_grasp.agents.learners.registry import LearnerSpec, learner, read_learners_file
 from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, Task
 
 
@@ -140,6 +141,8 @@ class Preset:
     algo_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> algorithm settings
     # Env steps between a training's checkpoints; its streams start afresh at each (learners.checkpoints).
     checkpoint_every: int = CHECKPOINT_EVERY
+    # Learners of one's own, from a learners file (with_learners_file); not a key of the preset files.
+    outside_learners: tuple[LearnerSpec, ...] = ()
 
     def steps_for(self, spec: LearnerSpec) -> int:
         for key in (spec.name, spec.kind):
@@ -148,7 +151,22 @@ class Preset:
         raise ValueError(f"preset {self.name!r} has no train_steps for learner {spec.name!r} or its kind {spec.kind!r}")
 
     def specs(self) -> list[LearnerSpec]:
-        return [learner(name) for name in self.learners]
+        outside = {spec.name: spec for spec in self.outside_learners}
+        return [outside[name] if name in outside else learner(name) for name in self.learners]
+
+
+def with_learners_file(chosen: Preset, path: Path) -> Preset:
+    """``chosen`` with the learners of the learners file ``path`` added (``registry.read_learners_file``):
+    each trained one's budget is the preset's for its name, else the file's ``steps``."""
+    specs, budgets = read_learners_file(path)
+    steps = {**{name: int(value) for name, value in budgets.items()}, **chosen.train_steps}
+    result = replace(chosen, learners=(*chosen.learners, *specs), train_steps=steps,
+                     outside_learners=(*chosen.outside_learners, *specs.values()))  # fmt: skip
+    for spec in specs.values():
+        if spec.trained and spec.name not in steps and spec.kind not in steps:
+            raise ValueError(f"learners file {path}: learner {spec.name!r} trains: give it `steps` (its budget in env "
+                             f"steps), or name it in preset {chosen.name!r}'s train_steps")  # fmt: skip
+    return result
 
 
 @dataclass(frozen=True)
@@ -204,7 +222,7 @@ def preset(name: str) -> Preset:
     if "parts" in values:
         raise ValueError(f"preset {name!r} runs the presets {', '.join(values['parts'])}, one comparison each: "
                          "name one of them")  # fmt: skip
-    allowed = {f.name for f in fields(Preset)} - {"name"}
+    allowed = {f.name for f in fields(Preset)} - {"name", "outside_learners"}
     unknown = set(values) - allowed
     if unknown:
         raise ValueError(f"preset {name!r}: unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")

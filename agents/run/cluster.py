@@ -18,6 +18,7 @@ worker, banana-grasp of the same version.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import tempfile
 from importlib import metadata
@@ -27,6 +28,7 @@ from tqdm import tqdm
 
 from banana_grasp.agents.common.files import package_version, sha256_bytes, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
+from banana_grasp.agents.learners.registry import KINDS
 from banana_grasp.agents.run.jobs import EvalJob, TrainJob, run_eval_job, run_train_job
 
 CONNECT_TIMEOUT = "10s"
@@ -126,6 +128,26 @@ def _collect(client, futures: dict, bar: tqdm, store) -> None:
         bar.update(1)
 
 
+def _import_error(module: str) -> str | None:
+    """On a worker: why ``module`` cannot be imported there, or None."""
+    try:
+        importlib.import_module(module)
+    except Exception as error:  # noqa: BLE001 (reported to the client, whatever it is)
+        return repr(error)
+    return None
+
+
+def check_outside_kinds(client, kinds: set[str]) -> None:
+    """Before any job: every worker imports the modules of the learner kinds outside the package."""
+    for module in sorted(name for name in kinds if name not in KINDS):
+        failed = {w: e for w, e in client.run(_import_error, module).items() if e is not None}
+        if failed:
+            client.close()
+            described = ", ".join(f"{worker}: {error}" for worker, error in sorted(failed.items()))
+            raise ValueError(f"learner kind {module!r} is not importable on every Dask worker ({described}); install "
+                             "its package on the workers or put it on their PYTHONPATH")  # fmt: skip
+
+
 def run_grid_on_cluster(
     train: list[TrainJob], evaluate: list[EvalJob], address: str, progress: bool = True, security=None
 ) -> None:
@@ -133,6 +155,7 @@ def run_grid_on_cluster(
     jobs already done are skipped."""
     client = connect(address, security)
     try:
+        check_outside_kinds(client, {job.spec.kind for job in (*train, *evaluate) if job.spec is not None})
         pending_train = [j for j in train if not j.is_done()]
         pending_eval = [j for j in evaluate if not j.is_done()]
         if progress:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from banana_grasp.agents.common.files import package_version, read_json, write_json_atomic
 from banana_grasp.agents.common.layout import RunLayout
-from banana_grasp.agents.protocol.presets import Preset, preset, suite
+from banana_grasp.agents.protocol.presets import Preset, preset, suite, with_learners_file
 from banana_grasp.agents.report import write_report, write_suite_report
 from banana_grasp.agents.run.grid import default_workers, run_grid
 from banana_grasp.agents.run.jobs import check_saved_learners, eval_jobs, train_jobs
@@ -61,12 +61,17 @@ def compare(
     progress: bool = True,
     scheduler: str | None = None,
     security=None,
+    learners_file: Path | None = None,
 ) -> Path:
     """Run the whole comparison of ``preset_name`` into ``out``, on ``workers`` local processes
     or on the Dask cluster whose scheduler is at ``scheduler`` (``security``: a
     ``distributed.Security`` for TLS); returns the report's path. A suite runs its parts one
-    after the other, each into ``out/<part>``, then puts their reports together."""
+    after the other, each into ``out/<part>``, then puts their reports together.
+    ``learners_file``: learners of one's own added to the preset's (``presets.with_learners_file``)."""
     parts = suite(preset_name)
+    if parts is not None and learners_file is not None:
+        raise ValueError(f"preset {preset_name!r} runs several comparisons ({', '.join(parts.parts)}): give "
+                         "--learners-file with one of them")  # fmt: skip
     if parts is not None:
         for part in parts.parts:  # every part's folder checked before any training
             prepare_run(RunLayout(Path(out) / part), preset(part))
@@ -75,6 +80,8 @@ def compare(
         return write_suite_report(Path(out), parts)
     started = time.perf_counter()
     chosen = preset(preset_name)
+    if learners_file is not None:
+        chosen = with_learners_file(chosen, Path(learners_file))
     run = RunLayout(Path(out))
     prepare_run(run, chosen)
     trains = train_jobs(chosen, run)

@@ -12,7 +12,7 @@ from banana_grasp.agents.common.files import read_json, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
 from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.checkpoints import CHECKPOINT_EVERY, check_reusable, checkpoint_steps, training_config
-from banana_grasp.agents.learners.registry import learner
+from banana_grasp.agents.learners.registry import LearnerSpec, learner
 from banana_grasp.agents.learners.training import TrainSettings, train
 from banana_grasp.agents.protocol.evaluation import evaluate_one
 from banana_grasp.agents.protocol.presets import EvalProtocol, Preset
@@ -30,6 +30,7 @@ class TrainJob:
     stop_at_success: float | None = None
     own_k: int = 0  # adaptation episodes before an own-task episode (in-context learners' success check)
     checkpoint_every: int = CHECKPOINT_EVERY
+    spec: LearnerSpec | None = None  # the learner, as data (one of a learners file is unknown to the registry)
 
     @property
     def label(self) -> str:
@@ -55,6 +56,7 @@ class EvalJob:
     seed: int
     run: str
     protocol: EvalProtocol
+    spec: LearnerSpec | None = None  # the learner, as data (one of a learners file is unknown to the registry)
 
     @property
     def path(self) -> Path:
@@ -68,6 +70,11 @@ class EvalJob:
         return self.path.is_file()
 
 
+def job_spec(job: TrainJob | EvalJob) -> LearnerSpec:
+    """The job's learner: the spec it carries, else the registry's learner of that name."""
+    return job.spec if job.spec is not None else learner(job.learner)
+
+
 def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
     protocol, jobs = preset.protocol, []
     for spec in preset.specs():
@@ -78,19 +85,23 @@ def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
             folder = str(run.learner(spec.name, seed).folder)
             jobs.append(TrainJob(spec.name, seed, preset.steps_for(spec), folder, protocol.trial_episodes,
                                  protocol.position_layout, overrides, preset.stop_at_success, protocol.own_k,
-                                 preset.checkpoint_every))  # fmt: skip
+                                 preset.checkpoint_every, spec))  # fmt: skip
     return jobs
 
 
 def eval_jobs(preset: Preset, run: RunLayout) -> list[EvalJob]:
-    return [EvalJob(name, seed, str(run.root), preset.protocol) for name in preset.learners for seed in preset.seeds]
+    return [
+        EvalJob(spec.name, seed, str(run.root), preset.protocol, spec)
+        for spec in preset.specs()
+        for seed in preset.seeds
+    ]
 
 
 def check_saved_learners(jobs: list[TrainJob]) -> None:
     """Before any training: every learner already saved in the run folder must have been
     trained with today's hyperparameters (else it would be reused as if it had)."""
     for job in jobs:
-        spec = learner(job.learner)
+        spec = job_spec(job)
         check_reusable(job.files, spec, training_config(spec, job.algo_overrides, job.trial_episodes))
 
 
@@ -102,14 +113,14 @@ def run_train_job(job: TrainJob, progress_queue: Any = None) -> dict:
                              on_rollout=report, algo_overrides=job.algo_overrides,
                              stop_at_success=job.stop_at_success, own_k=job.own_k,
                              checkpoint_every=job.checkpoint_every)  # fmt: skip
-    return train(learner(job.learner), job.seed, job.steps, Path(job.folder), settings)
+    return train(job_spec(job), job.seed, job.steps, Path(job.folder), settings)
 
 
 def run_eval_job(job: EvalJob) -> list[dict]:
     """Evaluate one (learner, seed) under the job's protocol and save its outcomes."""
     if job.is_done():
         return read_json(job.path)["outcomes"]
-    spec = learner(job.learner)
+    spec = job_spec(job)
     files = RunLayout(Path(job.run)).learner(spec.name, job.seed) if spec.trained else None
     rows = [o.as_row() for o in evaluate_one(spec, files, job.protocol, job.seed)]
     write_json_atomic(job.path, {"job": asdict(job), "outcomes": rows})
