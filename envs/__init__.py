@@ -38,6 +38,7 @@ from banana_grasp.envs.banana_grasp import BananaGraspEnv
 from banana_grasp.envs.expert import ScriptedExpert
 from banana_grasp.envs.family import Banana, Layout, Measured, TaskFamilyEnv, arguments_of
 from banana_grasp.envs.gripper import RobotSettings
+from banana_grasp.envs.hidden_side import HiddenSideEnv, HiddenSideTask, hidden_side_space
 from banana_grasp.envs.hidden_target import HiddenTargetEnv
 from banana_grasp.envs.hidden_target_tasks import HiddenTargetScene, HiddenTargetTask, hidden_target_space
 from banana_grasp.envs.tasks import POSITION_LAYOUTS, SPLITS, VARIATIONS, Task, task_distribution
@@ -112,6 +113,23 @@ for _env_id, _split in (HIDDEN_TARGET_IDS | V3_HIDDEN_TARGET_IDS | V2_HIDDEN_TAR
         )
 
 
+# The hidden-side family (HiddenSideEnv), id -> split: episodes of 50 steps, where a grasp fits
+# comfortably (HiddenSideEnv's docstring, Episode End), for quicker trials.
+HIDDEN_SIDE_IDS: dict[str, str] = {
+    "BananaGrasp/Lift-HiddenSide-v1": "train",
+    "BananaGrasp/Lift-HiddenSide-HeldOut-v1": "heldout",
+}
+HIDDEN_SIDE_EPISODE_STEPS = 50
+for _env_id, _split in HIDDEN_SIDE_IDS.items():
+    if _env_id not in registry:
+        register(
+            id=_env_id,
+            entry_point="banana_grasp.envs.hidden_side:HiddenSideEnv",
+            max_episode_steps=HIDDEN_SIDE_EPISODE_STEPS,
+            kwargs={"split": _split},
+        )
+
+
 def env_id(variation: str, split: str, version: str = "v3") -> str:
     """The registered id of a variation and split, e.g. ``env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v3"``.
 
@@ -136,6 +154,8 @@ def env_id(variation: str, split: str, version: str = "v3") -> str:
 
 __all__ = [
     "ENV_IDS",
+    "HIDDEN_SIDE_EPISODE_STEPS",
+    "HIDDEN_SIDE_IDS",
     "HIDDEN_TARGET_IDS",
     "MAX_EPISODE_STEPS",
     "POSITION_LAYOUTS",
@@ -151,6 +171,8 @@ __all__ = [
     "BananaGraspEnv",
     "FixedTask",
     "Greyscale",
+    "HiddenSideEnv",
+    "HiddenSideTask",
     "HiddenTargetEnv",
     "HiddenTargetScene",
     "HiddenTargetTask",
@@ -163,6 +185,7 @@ __all__ = [
     "Trial",
     "arguments_of",
     "env_id",
+    "hidden_side_space",
     "hidden_target_space",
     "task_distribution",
 ]

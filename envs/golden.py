@@ -17,7 +17,7 @@ A rollout is a flat ``dict[str, np.ndarray]`` with no object arrays, so that it 
 - ``reset_info.<key>`` and ``info.<key>`` (one a step): every info value, encoded by
   :func:`encode`: booleans and numbers as they are, a string as itself and None as the empty
   string, a dataclass (``task``, ``scene``) or a dict (``reward_terms``) as the float64 vector of
-  its leaves.
+  its leaves (as a string vector if a leaf is a string: a ``HiddenSideTask``'s side).
 
 Used by ``scripts/make_golden.py`` (writes or checks the files) and ``tests/test_golden.py``.
 """
@@ -103,19 +103,24 @@ def encode(value: Any) -> np.ndarray:
     if isinstance(value, (bool, np.bool_, int, float, np.number, str)):
         return np.array(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return np.array(list(_leaves(dataclasses.astuple(value))), np.float64)
+        return _vector(list(_leaves(dataclasses.astuple(value))))
     if isinstance(value, Mapping):
-        return np.array(list(_leaves(value[k] for k in sorted(value))), np.float64)
+        return _vector(list(_leaves(value[k] for k in sorted(value))))
     raise TypeError(f"cannot encode an info value of type {type(value).__name__}: extend golden.encode")
 
 
-def _leaves(values: Iterable[Any]) -> Iterable[float]:
-    """The floats of nested tuples and lists, depth first (astuple nests a scene's tasks' colours)."""
+def _leaves(values: Iterable[Any]) -> Iterable[float | str]:
+    """The floats (and strings) of nested tuples and lists, depth first (astuple nests a scene's tasks' colours)."""
     for value in values:
         if isinstance(value, (tuple, list)):
             yield from _leaves(value)
         else:
-            yield float(value)
+            yield value if isinstance(value, str) else float(value)
+
+
+def _vector(leaves: list[float | str]) -> np.ndarray:
+    """Leaves as float64, or as strings if any is one (a number among them then as its repr)."""
+    return np.array(leaves, str if any(isinstance(leaf, str) for leaf in leaves) else np.float64)
 
 
 def make(env_id: str, **make_kwargs: Any) -> gym.Env:
