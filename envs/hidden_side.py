@@ -14,13 +14,7 @@ from gymnasium.error import ResetNeeded
 from banana_grasp.envs.family import Layout, Measured, TaskFamilyEnv, arguments_of
 from banana_grasp.envs.gripper import RENDER_SIZE
 from banana_grasp.envs.hidden_target import HiddenTargetEnv
-from banana_grasp.envs.hidden_target_tasks import (
-    HIDDEN_TARGET_SPACES,
-    PAIR_OFFSET,
-    PAIR_SEPARATION,
-    PAIR_SPREAD,
-    HiddenTargetScene,
-)
+from banana_grasp.envs.hidden_target_tasks import HIDDEN_TARGET_SPACES, HiddenTargetScene, pair_fits, pair_places
 from banana_grasp.envs.tasks import SPLITS, Cells, HueBands, Task, check_name
 
 SIDES = ("left", "right")  # the rules, as seen from the robot: left is +y (see HiddenSideEnv)
@@ -77,12 +71,7 @@ class HiddenSideSpace:
     def sample_scene(self, rng: np.random.Generator) -> HiddenTargetScene:
         """A scene of this split, drawn with ``rng`` (the same for either rule: the rule is not in it)."""
         colors = [self.colors.sample(rng) for _ in SIDES]
-        x, y, yaw = self.centres.sample(rng)
-        across, along = rng.uniform(*PAIR_SEPARATION), rng.uniform(-PAIR_OFFSET, PAIR_OFFSET)
-        spread = rng.uniform(-PAIR_SPREAD, PAIR_SPREAD)
-        cos, sin = math.cos(yaw), math.sin(yaw)
-        half_x, half_y = (along * cos - across * sin) / 2, (along * sin + across * cos) / 2  # middle to one banana
-        places = [(x + half_x, y + half_y, yaw + spread), (x - half_x, y - half_y, yaw - spread)]
+        places = pair_places(self.centres, rng)
         places.sort(key=lambda place: -place[1])  # the left banana (larger y) first: slot a
         return HiddenTargetScene(*(Task(color, *place) for color, place in zip(colors, places)))
 
@@ -91,18 +80,11 @@ class HiddenSideSpace:
         if not isinstance(scene, HiddenTargetScene):
             return False
         a, b = scene.a, scene.b
-        yaw, spread = (a.yaw + b.yaw) / 2, (a.yaw - b.yaw) / 2
-        cos, sin = math.cos(yaw), math.sin(yaw)
-        along, across = (a.x - b.x) * cos + (a.y - b.y) * sin, (b.x - a.x) * sin + (a.y - b.y) * cos
-        eps = 1e-9
         return (
             a.y > b.y
             and self.colors.contains(a.color)
             and self.colors.contains(b.color)
-            and abs(spread) <= PAIR_SPREAD + eps
-            and PAIR_SEPARATION[0] - eps <= abs(across) <= PAIR_SEPARATION[1] + eps
-            and abs(along) <= PAIR_OFFSET + eps
-            and self.centres.contains(((a.x + b.x) / 2, (a.y + b.y) / 2, yaw))
+            and pair_fits(self.centres, a, b)
         )
 
 

@@ -96,6 +96,32 @@ class HiddenTargetScene:
         return cls(a=Task.from_dict(data["a"]), b=Task.from_dict(data["b"]))
 
 
+def pair_places(centres: Cells, rng: np.random.Generator) -> list[tuple[float, float, float]]:
+    """The two bananas' places ``(x, y, yaw)`` of a pair drawn with ``rng``: its middle and yaw
+    from ``centres``, the bananas ``PAIR_SEPARATION`` apart across the pair, up to ``PAIR_OFFSET``
+    along it, each yawed up to ``PAIR_SPREAD`` off the pair's yaw (the two-banana families' layout)."""
+    x, y, yaw = centres.sample(rng)
+    across, along = rng.uniform(*PAIR_SEPARATION), rng.uniform(-PAIR_OFFSET, PAIR_OFFSET)
+    spread = rng.uniform(-PAIR_SPREAD, PAIR_SPREAD)
+    cos, sin = math.cos(yaw), math.sin(yaw)
+    half_x, half_y = (along * cos - across * sin) / 2, (along * sin + across * cos) / 2  # middle to one banana
+    return [(x + half_x, y + half_y, yaw + spread), (x - half_x, y - half_y, yaw - spread)]
+
+
+def pair_fits(centres: Cells, a: Task, b: Task) -> bool:
+    """Whether :func:`pair_places` can place bananas ``a`` and ``b`` (in either order)."""
+    yaw, spread = (a.yaw + b.yaw) / 2, (a.yaw - b.yaw) / 2
+    cos, sin = math.cos(yaw), math.sin(yaw)
+    along, across = (a.x - b.x) * cos + (a.y - b.y) * sin, (b.x - a.x) * sin + (a.y - b.y) * cos
+    eps = 1e-9
+    return (
+        abs(spread) <= PAIR_SPREAD + eps
+        and PAIR_SEPARATION[0] - eps <= abs(across) <= PAIR_SEPARATION[1] + eps
+        and abs(along) <= PAIR_OFFSET + eps
+        and centres.contains(((a.x + b.x) / 2, (a.y + b.y) / 2, yaw))
+    )
+
+
 @dataclass(frozen=True)
 class HiddenTargetSpace:
     """The rules and scenes of one split of the hidden-target family.
@@ -139,12 +165,7 @@ class HiddenTargetSpace:
             )
             for hue in (task.target_hue, decoy_hue)
         )
-        x, y, yaw = self.centres.sample(rng)
-        across, along = rng.uniform(*PAIR_SEPARATION), rng.uniform(-PAIR_OFFSET, PAIR_OFFSET)
-        spread = rng.uniform(-PAIR_SPREAD, PAIR_SPREAD)
-        cos, sin = math.cos(yaw), math.sin(yaw)
-        half_x, half_y = (along * cos - across * sin) / 2, (along * sin + across * cos) / 2  # middle to one banana
-        places = [(x + half_x, y + half_y, yaw + spread), (x - half_x, y - half_y, yaw - spread)]
+        places = pair_places(self.centres, rng)
         if rng.random() < 0.5:
             places.reverse()  # the target takes the first place
         target, decoy = Task(target_color, *places[0]), Task(decoy_color, *places[1])
@@ -163,16 +184,7 @@ class HiddenTargetSpace:
             return False
         if _band_of(bands, colorsys.rgb_to_hsv(*decoy.color)[0]) == _band_of(bands, task.target_hue):
             return False
-        yaw, spread = (a.yaw + b.yaw) / 2, (a.yaw - b.yaw) / 2
-        cos, sin = math.cos(yaw), math.sin(yaw)
-        along, across = (a.x - b.x) * cos + (a.y - b.y) * sin, (b.x - a.x) * sin + (a.y - b.y) * cos
-        eps = 1e-9
-        return (
-            abs(spread) <= PAIR_SPREAD + eps
-            and PAIR_SEPARATION[0] - eps <= abs(across) <= PAIR_SEPARATION[1] + eps
-            and abs(along) <= PAIR_OFFSET + eps
-            and self.centres.contains(((a.x + b.x) / 2, (a.y + b.y) / 2, yaw))
-        )
+        return pair_fits(self.centres, a, b)
 
     def target_slot(self, task: HiddenTargetTask, scene: HiddenTargetScene) -> str:
         """The slot of the banana that ``task`` makes the target (the scene must have exactly one)."""
