@@ -13,9 +13,16 @@ import sys
 from pathlib import Path
 
 from banana_grasp.agents.common.layout import RunLayout
-from banana_grasp.agents.common.variations import VARIATIONS
+from banana_grasp.agents.families import variations
 from banana_grasp.agents.learners.registry import learner, learners
-from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, preset_for, preset_names, with_learners_file
+from banana_grasp.agents.protocol.presets import (
+    EvalProtocol,
+    Preset,
+    is_preset_file,
+    preset_for,
+    preset_names,
+    with_learners_file,
+)
 from banana_grasp.envs import POSITION_LAYOUTS, SPLITS
 
 PROTOCOL_FLAGS = {  # protocol field -> help
@@ -28,7 +35,7 @@ PROTOCOL_FLAGS = {  # protocol field -> help
     "position_layout": "position split",
     "task_seed": "seed that draws the task lists",
 }
-CHOICES = {"variation": VARIATIONS, "split": SPLITS, "position_layout": POSITION_LAYOUTS}
+CHOICES = {"variation": variations(), "split": SPLITS, "position_layout": POSITION_LAYOUTS}
 
 
 def _protocol(args: argparse.Namespace, chosen: Preset) -> EvalProtocol:
@@ -88,7 +95,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     summary = summarize(outcomes, specs, seeds, protocol)
     print(f"\n{protocol.variation}/{protocol.split}: {protocol.heldout_tasks} tasks, seeds {seeds}, k={list(protocol.k)}, "
           f"{protocol.eval_episodes} episodes per task and k\n")  # fmt: skip
-    print(markdown_tables(summary, protocol.tasks_label))
+    print(markdown_tables(summary, protocol.tasks_label, protocol.family.tables(summary, protocol.tasks_label)))
 
 
 def _spec(chosen: Preset, name: str, trained: bool = False):
@@ -164,8 +171,18 @@ def parser() -> argparse.ArgumentParser:
     trainable = [name for name, spec in learners().items() if spec.trained]
     presets = preset_names()
 
+    def preset_name(value: str) -> str:  # a package preset, or a preset file of one's own
+        if value in presets or is_preset_file(value):
+            return value
+        raise argparse.ArgumentTypeError(f"unknown preset {value!r}; allowed: {', '.join(presets)}, or a .yaml file")
+
     p = commands.add_parser("compare", help="train every learner of a preset, evaluate, write the run folder")
-    p.add_argument("--preset", default="quick", choices=presets, help="what to run (agents/config/presets/*.yaml)")
+    p.add_argument(
+        "--preset",
+        default="quick",
+        type=preset_name,
+        help=f"what to run: {', '.join(presets)} (agents/config/presets/*.yaml), or a preset file of your own (.yaml)",
+    )
     p.add_argument("--out", type=Path, help="run folder (default runs/<preset>); started again, it resumes")
     p.add_argument("--workers", type=int, help="parallel local jobs (default: the CPU cores available)")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -181,7 +198,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--learner", required=True, metavar="LEARNER",
                    help="which learner: " + ", ".join(trainable) + ", or one of --learners-file")  # fmt: skip
     p.add_argument("--learners-file", type=Path, metavar="FILE", help="learners of your own (as compare's)")
-    p.add_argument("--preset", default="full", choices=presets,
+    p.add_argument("--preset", default="full", type=preset_name,
                    help="gives the default budget, trial length (k + 1) and position split (default full)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="seed of the policy and envs (default 0)")
     p.add_argument("--steps", type=int, help="env steps of training (default: the preset's for this learner's kind)")
@@ -197,7 +214,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("evaluate", help="adapt and evaluate saved learners; print the table and meta-gain")
     p.add_argument("--run", type=Path, default=Path("runs/manual"), help="run folder holding learners/ (default runs/manual)")  # fmt: skip
-    p.add_argument("--preset", default="full", choices=presets, help="gives the default protocol and seeds (default full)")  # fmt: skip
+    p.add_argument("--preset", default="full", type=preset_name, help="gives the default protocol and seeds (default full)")  # fmt: skip
     p.add_argument("--learners", nargs="+", metavar="LEARNER",
                    help="learners to evaluate (default: those saved in --run, plus random and expert; "
                    "choices: " + ", ".join(learners()) + ", or those of --learners-file)")  # fmt: skip
@@ -210,7 +227,7 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("render", help="rollout video of a saved learner, or the expert, on one task")
     p.add_argument("--learner", default="expert", choices=list(learners()), help="which learner (default expert)")
     p.add_argument("--run", type=Path, default=Path("runs/manual"), help="run folder holding learners/")
-    p.add_argument("--preset", default="full", choices=presets, help="gives the default protocol (default full)")
+    p.add_argument("--preset", default="full", type=preset_name, help="gives the default protocol (default full)")
     p.add_argument("--seed", type=int, default=0, help="training seed of the learner (default 0)")
     _add_protocol_flags(p, ("k", "variation", "split", "position_layout", "task_seed"))
     p.add_argument("--task-index", type=int, default=0, help="which task of the --task-seed list (default 0)")

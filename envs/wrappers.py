@@ -64,8 +64,9 @@ class Trial(gym.Wrapper, gym.utils.RecordConstructorArgs):
     The observation gains the previous action, reward and an episode-boundary flag
     (``prev_action``, ``prev_reward``, ``prev_done``); no terminal signal passes between the
     episodes of a trial, so a recurrent policy keeps its memory. ``info["trial_successes"]``
-    lists each episode's final success at the end of the trial, and ``info["trial_lifted"]``,
-    where the env reports ``info["lifted"]`` (the hidden-target family), each episode's last one.
+    lists each episode's final success at the end of the trial, ``info["trial_infos"]`` each
+    episode's last info, and ``info["trial_lifted"]``, where the env reports ``info["lifted"]``
+    (the two-banana families), each episode's last one.
     """
 
     def __init__(self, env: gym.Env, episodes: int) -> None:
@@ -87,6 +88,7 @@ class Trial(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._task: Task | None = None
         self._successes: list[bool] = []
         self._lifted: list[str | None] = []
+        self._infos: list[dict] = []
 
     def _augment(self, obs: dict, action: np.ndarray, reward: float, done: bool) -> dict:
         return {
@@ -98,7 +100,7 @@ class Trial(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
-        self._task, self._successes, self._lifted = info["task"], [], []
+        self._task, self._successes, self._lifted, self._infos = info["task"], [], [], []
         return self._augment(obs, self._zero_action, 0.0, False), info
 
     def step(self, action):
@@ -106,10 +108,11 @@ class Trial(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if not (terminated or truncated):
             return self._augment(obs, action, reward, False), reward, False, False, info
         self._successes.append(bool(info["is_success"]))
+        self._infos.append(info)
         if "lifted" in info:
             self._lifted.append(info["lifted"])
         if len(self._successes) >= self.episodes:
-            info = {**info, "trial_successes": list(self._successes)}
+            info = {**info, "trial_successes": list(self._successes), "trial_infos": list(self._infos)}
             if self._lifted:
                 info["trial_lifted"] = list(self._lifted)
             return self._augment(obs, action, reward, True), reward, terminated, truncated, info

@@ -23,18 +23,18 @@ from pathlib import Path
 import numpy as np
 
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
-from banana_grasp.agents.common.variations import family
+from banana_grasp.agents.families import family_of
+from banana_grasp.agents.families.two_bananas import ROLES, held_shares, lifted_role
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec
 from banana_grasp.agents.learners.registry import learner, load_agent
 from banana_grasp.agents.learners.storage import load_model
 from banana_grasp.agents.protocol.agent import adapted_rollout
 from banana_grasp.agents.protocol.presets import sample_tasks
-from banana_grasp.agents.protocol.summary import FIRST_ROLES, held_shares
 
 
 def measure(files: LearnerFiles, name: str, episodes: int, env_seed: int = 10_000) -> dict[str, float]:
     spec = learner(name)
-    if spec.kind != "ppo" or family(spec.variation) != "hidden-target":
+    if spec.kind != "ppo" or family_of(spec.variation).name != "hidden-target":
         raise ValueError(f"{name} is not a PPO learner of the hidden-target family (kind {spec.kind!r}, "
                          f"variation {spec.variation!r}); allowed: hidden-yellow-specialist, "
                          f"hidden-blue-specialist, hidden-multi-task")  # fmt: skip
@@ -74,14 +74,15 @@ def measure(files: LearnerFiles, name: str, episodes: int, env_seed: int = 10_00
 
 def measure_trials(files: LearnerFiles, name: str, trials: int, task_seed: int = 10_000) -> dict[str, float]:
     spec = learner(name)
-    if spec.kind != "rl2" or family(spec.variation) != "hidden-target":
+    if spec.kind != "rl2" or family_of(spec.variation).name != "hidden-target":
         raise ValueError(f"{name} is not an RL^2 learner of the hidden-target family; allowed: hidden-rl2")
     rules = EnvSpec(spec.variation, "train", "interleaved")
     agent = load_agent(spec, files, rules)
-    second = {first: [] for first in FIRST_ROLES}  # what the first episode held -> the second's
+    second = {first: [] for first in ROLES}  # what the first episode held -> the second's
     for index, task in enumerate(sample_tasks(trials, task_seed, rules)):
         adapted_rollout(agent, task, 1, seed=task_seed + index)
-        second[agent.first_lifted].append(agent.last_lifted)
+        first, last = agent.last_episodes[0], agent.last_episodes[-1]
+        second[lifted_role(first)].append(lifted_role(last))
     everything = [role for roles in second.values() for role in roles]
 
     def of_holds(roles: list[str]) -> float:  # the target's share of the episodes that held a banana

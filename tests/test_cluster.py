@@ -224,6 +224,9 @@ def test_a_learner_kind_the_workers_cannot_import_is_named_before_any_job(
     monkeypatch.syspath_prepend(str(tmp_path / "kinds"))
     learners = tmp_path / "learners.yaml"
     learners.write_text("only-here:\n  kind: only_here_kind\n  variation: both\n  role: reference\n")
-    with pytest.raises(ValueError, match=r"learner kind 'only_here_kind' is not importable on every Dask worker"):
+    with pytest.raises(
+        ValueError,
+        match=r"module 'only_here_kind' \(a learner kind or task family of one's own\) is not importable on every Dask worker",
+    ):
         compare(PRESET, tmp_path / "run", progress=False, scheduler=scheduler, learners_file=learners)
     assert not (tmp_path / "run" / "learners").exists()

@@ -15,20 +15,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from banana_grasp.agents.common.variations import (
-    HIDDEN_TARGET_RULES,
-    VARIATIONS,
-    family,
-    task_sampler,
-    variation_env_id,
-)
+from banana_grasp.agents.families import FAMILIES, family_of, task_sampler, variation_env_id
+from banana_grasp.agents.families.hidden_target import HIDDEN_TARGET_RULES
 from banana_grasp.agents.learners import registry
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory
 from banana_grasp.agents.protocol.evaluation import Outcome
 from banana_grasp.agents.protocol.presets import EvalProtocol, preset
-from banana_grasp.agents.protocol.summary import banana_choice, in_context_choice
-from banana_grasp.agents.report.tables import in_context_table
-from banana_grasp.agents.report.text import choice_findings, in_context_findings
 from banana_grasp.agents.run.compare import compare
 from banana_grasp.envs import ENV_IDS, HIDDEN_TARGET_IDS, HiddenTargetTask, Task, hidden_target_space
 
@@ -36,11 +28,12 @@ from timeouts import scaled
 
 pytestmark = pytest.mark.xdist_group("hidden-tiny-run")
 HIDDEN_IDS_TRAIN = "BananaGrasp/Lift-HiddenTarget-v4"
+HIDDEN_TARGET = FAMILIES["hidden-target"]
 
 
 def test_every_variation_names_its_family_and_env_id() -> None:
-    for variation in VARIATIONS:
-        if family(variation) == "lift":
+    for variation in FAMILIES["lift"].variations + HIDDEN_TARGET.variations:
+        if family_of(variation).name == "lift":
             assert variation_env_id(variation, "train") in ENV_IDS
         else:
             assert variation_env_id(variation, "train") == "BananaGrasp/Lift-HiddenTarget-v4"
@@ -89,7 +82,7 @@ def test_a_single_task_learner_sees_only_its_rule() -> None:
 
 def test_protocol_checks_own_k_and_names_the_hidden_tasks() -> None:
     protocol = EvalProtocol(variation="hidden-target", split="heldout", own_k=1)
-    assert protocol.family == "hidden-target" and protocol.tasks_label == "held-out rules"
+    assert protocol.family.name == "hidden-target" and protocol.tasks_label == "held-out rules"
     assert all(hidden_target_space("heldout").contains(t) for t in protocol.evaluation_tasks())
     with pytest.raises(ValueError, match="own_k must be at most the largest k \\(1\\); got 2"):
         EvalProtocol(variation="hidden-target", split="heldout", own_k=2)
@@ -198,32 +191,34 @@ def test_the_finding_says_whether_rl2_used_its_first_episode() -> None:
     # After a target first: the target kept 18 of 20 times; after a decoy first: 10 of 20, 2 held nothing.
     pairs = [("target", "target")] * 18 + [("target", "decoy")] * 2
     pairs += [("decoy", "target")] * 10 + [("decoy", "decoy")] * 8 + [("decoy", "none")] * 2
-    outcomes = [Outcome(spec.name, i % 2, "heldout", 1, i, 0, last == "target", last, first)
+    outcomes = [Outcome(spec.name, i % 2, "heldout", 1, i, 0, last == "target", {"lifted": last, "first_lifted": first})
                 for i, (first, last) in enumerate(pairs)]  # fmt: skip
-    outcomes.append(Outcome(spec.name, 0, "heldout", 0, 0, 0, True, "target"))  # k=0: no first episode
-    memory = in_context_choice(outcomes, [spec], protocol)["hidden-rl2"]
+    # k=0: no first episode
+    outcomes.append(Outcome(spec.name, 0, "heldout", 0, 0, 0, True, {"lifted": "target", "first_lifted": None}))
+    memory = HIDDEN_TARGET.in_context_choice(outcomes, [spec], protocol)["hidden-rl2"]
     assert set(memory) == {"evaluation"}
     after_target, after_decoy, after_none = (memory["evaluation"][first] for first in ("target", "decoy", "none"))
     assert (after_target["episodes"], after_target["held"], after_target["target"]) == (20, 20, 18)
     assert (after_decoy["episodes"], after_decoy["held"], after_decoy["target"]) == (20, 18, 10)
     assert after_none == {"episodes": 0, "held": 0, "target": 0, "target_share": None, "target_share_ci": None}
-    words = " ".join(in_context_findings({"in_context_choice": {"hidden-rl2": memory}}))
+    words = " ".join(HIDDEN_TARGET.in_context_findings({"in_context_choice": {"hidden-rl2": memory}}))
     assert ("after a first episode that held the target its scored episode kept the target more often than a coin "
             "flip would (the target in 18 of 20 holds") in words  # fmt: skip
     assert ("after a first episode that held the decoy its scored episode chose as a coin flip would (the target in "
             "10 of 18 holds") in words  # fmt: skip
     # A learner whose first episodes never held a banana: nothing to group by.
-    nothing = in_context_choice([Outcome(spec.name, 0, "heldout", 1, 0, 0, False, "none", "none")], [spec], protocol)
-    assert in_context_findings({"in_context_choice": nothing}) == [
+    none = Outcome(spec.name, 0, "heldout", 1, 0, 0, False, {"lifted": "none", "first_lifted": "none"})
+    nothing = HIDDEN_TARGET.in_context_choice([none], [spec], protocol)
+    assert HIDDEN_TARGET.in_context_findings({"in_context_choice": nothing}) == [
         "On the held-out tasks, hidden-rl2: no first episode held the target; no first episode held the decoy."
     ]
-    table = in_context_table({"in_context_choice": {"hidden-rl2": memory}, "own_k": 1, "headline_k": 1})
+    table = HIDDEN_TARGET.in_context_table({"in_context_choice": {"hidden-rl2": memory}, "own_k": 1, "headline_k": 1})
     assert "| hidden-rl2 | held-out after k=1 | 20 trials, 20 held, target 18: 0.90 [" in table
     assert "| 0 trials, none held a banana |" in table
 
 
 def _choice_outcomes(name: str, roles: list[str]) -> list[Outcome]:
-    return [Outcome(name, i % 2, "train", 1, i, 0, role == "target", role) for i, role in enumerate(roles)]
+    return [Outcome(name, i % 2, "train", 1, i, 0, role == "target", {"lifted": role}) for i, role in enumerate(roles)]
 
 
 def test_the_finding_says_whether_a_learner_picks_the_target_or_either_banana() -> None:
@@ -231,21 +226,21 @@ def test_the_finding_says_whether_a_learner_picks_the_target_or_either_banana() 
     specs = [registry.learner("hidden-yellow-specialist"), registry.learner("hidden-blue-specialist")]
     outcomes = _choice_outcomes(specs[0].name, ["target", "decoy"] * 19 + ["none"] * 2)
     outcomes += _choice_outcomes(specs[1].name, ["target"] * 40)
-    choice = banana_choice(outcomes, specs, protocol)
+    choice = HIDDEN_TARGET.banana_choice(outcomes, specs, protocol)
     either, target = choice[specs[0].name]["own"], choice[specs[1].name]["own"]
     assert (either["episodes"], either["held"], either["target"], either["target_share"]) == (40, 38, 19, 0.5)
     assert (target["held"], target["target"], target["target_share"]) == (40, 40, 1.0)
     low, high = either["target_share_ci"]
     assert low < 0.5 < high and target["target_share_ci"][0] > 0.9
     summary = {"banana_choice": choice}
-    words = " ".join(choice_findings(summary))
+    words = " ".join(HIDDEN_TARGET.findings(summary))
     assert ("hidden-yellow-specialist: its choice cannot be told from a coin flip (the interval holds 0.5): it ended "
             "38 of 40 episodes of its own rules holding a banana, the target in 19 of them (0.50") in words  # fmt: skip
     assert ("hidden-blue-specialist: it picks the target more often than a coin flip would: it ended 40 of 40 "
             "episodes") in words  # fmt: skip
     # The lift family has no roles: no choice at all.
     lift = [Outcome("position-specialist", 0, "train", 0, 0, 0, True)]
-    assert banana_choice(lift, [registry.learner("position-specialist")], preset("tiny").protocol) == {}
+    assert FAMILIES["lift"].summarize(lift, [registry.learner("position-specialist")], preset("tiny").protocol) == {}
 
 
 def _swap_slots(obs: dict) -> dict:

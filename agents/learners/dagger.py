@@ -44,7 +44,6 @@ from banana_grasp.agents.learners.ppo import PolicyAgent, policy_of
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, new_model
 from banana_grasp.agents.learners.training import train as train_learner
-from banana_grasp.envs import MAX_EPISODE_STEPS
 
 __all__ = [
     "Rounds",
@@ -207,7 +206,9 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
         group["lr"] = dagger["learning_rate"]
     rng = np.random.default_rng(streams.policy())
     rounds, data = Rounds(learner, seed, files, settings, teacher_meta), _Data()
-    round_steps = dagger["episodes_per_round"] * MAX_EPISODE_STEPS  # whole episodes' worth, over the envs
+    round_steps = (
+        dagger["episodes_per_round"] * settings.train_tasks(learner).episode_steps
+    )  # whole episodes' worth, over the envs
     obs = normalize.reset()
     while model.num_timesteps < steps:
         successes: list[bool] = []

@@ -30,7 +30,6 @@ from banana_grasp.agents.learners.rl2 import load_agent
 from banana_grasp.agents.learners.storage import Blueprint
 from banana_grasp.agents.learners.training import TrainSettings, new_model
 from banana_grasp.agents.learners.trial_ppo import TrialPPO
-from banana_grasp.envs import MAX_EPISODE_STEPS
 
 __all__ = ["blueprint", "load_agent", "train"]
 
@@ -100,7 +99,7 @@ def _play_trials(env, teacher, teacher_keys, student, teacher_acts, noise, trial
 def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
     dagger, teacher_settings = settings_of(learner, settings.algo_overrides)
     teacher_meta, teacher, teacher_norm = train_teacher(learner, seed, files, settings, teacher_settings)
-    trial_steps = settings.trial_episodes * MAX_EPISODE_STEPS
+    trial_steps = settings.trial_episodes * settings.train_tasks(learner).episode_steps
     streams = SeedStreams(seed)
     factory = env_factory(learner, settings.train_tasks(learner), trial_episodes=settings.trial_episodes)
     if dagger["trials_per_round"] % dagger["envs"]:

@@ -10,21 +10,15 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
-from banana_grasp.agents.common.variations import family, pinned_rule, variation_env_id
+from banana_grasp.agents.families import family_of, raw_keys
 from banana_grasp.agents.learners.pixels import PIXEL_KWARGS, STATE_PREFIX, PrivilegedState
 from banana_grasp.agents.learners.registry import LearnerSpec
-from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Greyscale, Task, Trial
+from banana_grasp.envs import FixedTask, Greyscale, Task, Trial
 
-# Observation keys left out of VecNormalize: already in [-1, 1], and constant or nearly so
-# while some learners train (the banana's colour for a position specialist, contact flags
-# early on). Normalising such a key divides by a near-zero std, so any new value becomes a
-# huge input: a normalisation artifact, not the learner's generalisation.
-RAW_KEYS = (
-    *(f"banana{slot}_{part}" for slot in ("", "_a", "_b") for part in ("color", "luminance", "quat")),
-    "finger_contact",
-    "prev_action",
-    "prev_done",
-)
+# Observation keys left out of VecNormalize (each family's ``raw_keys``): already in [-1, 1],
+# and constant or nearly so while some learners train (the banana's colour for a position
+# specialist, contact flags early on). Normalising such a key divides by a near-zero std, so
+# any new value becomes a huge input: a normalisation artifact, not the learner's generalisation.
 
 
 @dataclass(frozen=True)
@@ -34,6 +28,11 @@ class EnvSpec:
     variation: str
     split: str
     position_layout: str
+
+    @property
+    def episode_steps(self) -> int:
+        """Steps of one episode of these tasks' env (its registered time limit)."""
+        return family_of(self.variation).episode_steps(self.variation, self.split)
 
 
 def env_factory(
@@ -45,20 +44,22 @@ def env_factory(
 ) -> Callable[[], gym.Env]:
     """A function making one env as ``learner`` sees it: pixels (with the privileged state
     under ``state_*``) or state, greyscale if it is, RL^2's trials of
-    ``trial_episodes`` episodes if it adapts in context, ``task`` pinned if given."""
+    ``trial_episodes`` episodes if it adapts in context, ``task`` pinned if given; the hidden
+    task in its observation if it is an oracle (``shows_task``)."""
+    family = family_of(tasks.variation)
+    id_ = family.env_id(tasks.variation, tasks.split)
+    kwargs = family.make_kwargs(tasks.variation, tasks.split, tasks.position_layout)
+    if learner.shows_task:
+        kwargs.update(family.task_shown_kwargs())
 
     def make() -> gym.Env:
-        kwargs = {"render_mode": "rgb_array"} if render else {}
+        extra = {"render_mode": "rgb_array"} if render else {}
         if learner.observation == "pixels":
-            kwargs.update(PIXEL_KWARGS)
-        id_ = variation_env_id(tasks.variation, tasks.split)
-        if family(tasks.variation) == "lift":
-            env = gym.make(id_, position_layout=tasks.position_layout, **kwargs)
-        else:  # the hidden-target family: its pair cells have one layout
-            env = gym.make(id_, **kwargs)
-        rule = pinned_rule(tasks.variation)
-        if rule is not None:  # a single-task learner's one rule; a task given below replaces it
-            env = FixedTask(env, rule)
+            extra.update(PIXEL_KWARGS)
+        env = gym.make(id_, **kwargs, **extra)
+        pinned = family.pinned_task(tasks.variation)
+        if pinned is not None:  # a single-task learner's one task; a task given below replaces it
+            env = FixedTask(env, pinned)
         if task is not None:
             env = FixedTask(env, task)
         if learner.greyscale:
@@ -66,7 +67,7 @@ def env_factory(
         if learner.observation == "pixels":
             env = PrivilegedState(env, gym.make(id_).observation_space)
         if learner.in_context:  # every episode padded to its full length: trials of fixed length
-            env = Trial(PadEpisode(env, MAX_EPISODE_STEPS), trial_episodes)
+            env = Trial(PadEpisode(env, tasks.episode_steps), trial_episodes)
         return env
 
     return make
@@ -138,12 +139,13 @@ def make_vec(factory: Callable[[], gym.Env] | list[Callable[[], gym.Env]], seeds
 
 
 def normalized_keys(observation_space: spaces.Dict, all_keys: bool = False) -> list[str]:
-    """The keys VecNormalize normalises: all but images and, unless ``all_keys``, ``RAW_KEYS``
-    (also under a pixel learner's ``state_`` prefix)."""
+    """The keys VecNormalize normalises: all but images and, unless ``all_keys``, the families'
+    ``raw_keys`` (also under a pixel learner's ``state_`` prefix)."""
+    raw = raw_keys()
     return [
         key
         for key in observation_space.spaces
-        if key != "pixels" and (all_keys or key.removeprefix(STATE_PREFIX) not in RAW_KEYS)
+        if key != "pixels" and (all_keys or key.removeprefix(STATE_PREFIX) not in raw)
     ]
 
 
@@ -153,16 +155,12 @@ class EvalEnvs:
     def __init__(self, learner: LearnerSpec, tasks: EnvSpec) -> None:
         self.learner, self.tasks = learner, tasks
 
+    @property
+    def episode_steps(self) -> int:
+        return self.tasks.episode_steps
+
     def make(self, task: Task | None, render: bool = False, trial_episodes: int = 1) -> gym.Env:
         return env_factory(self.learner, self.tasks, task, trial_episodes, render)()
-
-
-def lifted_role(info: dict, success: bool) -> str | None:
-    """Which banana an episode of the hidden-target family ended holding, from its last info:
-    ``"target"``, ``"decoy"`` or ``"none"``; None for the lift env (one banana: success says it)."""
-    if "lifted" not in info:
-        return None
-    return "none" if info["lifted"] is None else "target" if success else "decoy"
 
 
 def run_episode(env: gym.Env, act: Callable[[dict], np.ndarray], seed: int, render: bool) -> tuple[dict, list]:

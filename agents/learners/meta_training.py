@@ -13,13 +13,12 @@ from stable_baselines3 import PPO
 from banana_grasp.agents.common.curves import append_curve, last_wall_seconds
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.common.seeding import SeedStreams
-from banana_grasp.agents.common.variations import task_sampler
+from banana_grasp.agents.families import task_sampler
 from banana_grasp.agents.learners.checkpoints import finish, save_checkpoint, training_config
 from banana_grasp.agents.learners.envs import EvalEnvs, env_factory, make_vec
 from banana_grasp.agents.learners.ppo import POLICY, FineTuner
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, start_or_resume
-from banana_grasp.envs import MAX_EPISODE_STEPS
 
 __all__ = ["MetaStep", "meta_train"]
 
@@ -51,7 +50,7 @@ def meta_train(
     model, normalize = start_or_resume(learner, PPO, POLICY, None, seed, files, settings, make_venv=first)
     normalize.training = True  # the inner loops' episodes update the statistics
     inner = FineTuner(EvalEnvs(learner, settings.train_tasks(learner)), normalize, None, settings.algo_overrides)
-    steps_per_iteration = n_tasks * (k + extra_episodes) * MAX_EPISODE_STEPS
+    steps_per_iteration = n_tasks * (k + extra_episodes) * inner.envs.episode_steps
     # The meta-iteration index keys its task draws and env seeds, so a resumed run continues
     # the sequence; checkpoints fall between meta-iterations (never mid-iteration weights).
     iteration = model.num_timesteps // steps_per_iteration

@@ -17,12 +17,12 @@ from stable_baselines3.common.vec_env import VecNormalize
 from banana_grasp.agents.common.files import read_json
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
-from banana_grasp.agents.learners.envs import EvalEnvs, PadEpisode, lifted_role, make_vec, run_episode
+from banana_grasp.agents.learners.envs import EvalEnvs, PadEpisode, make_vec, run_episode
 from banana_grasp.agents.learners.objects import algo_settings
 from banana_grasp.agents.learners.pixels import AsymmetricPolicy
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, train_sb3
-from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Task
+from banana_grasp.envs import FixedTask, Task
 
 POLICY = "MultiInputPolicy"
 POLICIES = {"multi-input": POLICY, "asymmetric": AsymmetricPolicy}  # a set's `policy` (default multi-input)
@@ -58,7 +58,7 @@ def pinned_envs(envs: EvalEnvs, tasks: list[Task], normalize: VecNormalize) -> t
         while not isinstance(env, FixedTask):
             env = env.env
         fixed.append(env)
-    venv = make_vec([lambda env=env: PadEpisode(env, MAX_EPISODE_STEPS) for env in made], [0] * len(made))
+    venv = make_vec([lambda env=env: PadEpisode(env, envs.episode_steps) for env in made], [0] * len(made))
     pinned = VecNormalize(venv, training=normalize.training, norm_obs_keys=normalize.norm_obs_keys,
                           clip_obs=normalize.clip_obs, epsilon=normalize.epsilon, gamma=normalize.gamma,
                           norm_reward=normalize.norm_reward, clip_reward=normalize.clip_reward)  # fmt: skip
@@ -85,7 +85,7 @@ class FineTuner:
     procedure for all.
 
     For each task, from the given weights: ``k`` whole episodes of the task (``PadEpisode``:
-    exactly ``k * MAX_EPISODE_STEPS`` steps) collected with the stochastic policy, then PPO's
+    exactly k episodes' steps) collected with the stochastic policy, then PPO's
     update (stable-baselines3's ``PPO.train``) on that task's episodes alone, with
     ``hyperparams.yaml: finetune`` (epochs, learning rate, minibatch size), the learner's
     other PPO settings and a fresh Adam optimiser. Several tasks (:meth:`batch`, a meta-batch)
@@ -110,7 +110,7 @@ class FineTuner:
     def _tuner(self, k: int, venv: VecNormalize) -> PPO:
         key = (k, venv.num_envs)
         if key not in self._tuners:
-            n_steps = k * MAX_EPISODE_STEPS
+            n_steps = k * self.envs.episode_steps
             algo = {**self.algo, "n_steps": n_steps,
                     "batch_size": min(n_steps, self.settings["batch_size"]), "n_epochs": self.settings["n_epochs"],
                     "learning_rate": self.settings["learning_rate"]}  # fmt: skip
@@ -146,9 +146,9 @@ class FineTuner:
         tuner.set_env(venv)  # the rollout below resets into the tasks
         tuner.set_random_seed(seeds[0])  # torch and numpy; each env's seed is its own (SeededVecEnv)
         successes = _EpisodeSuccesses(len(tasks))
-        _, callback = tuner._setup_learn(k * MAX_EPISODE_STEPS * len(tasks), successes)
+        _, callback = tuner._setup_learn(k * self.envs.episode_steps * len(tasks), successes)
         # tuner.env: venv as PPO wraps it (pixel learners: images made channel-first)
-        tuner.collect_rollouts(tuner.env, callback, tuner.rollout_buffer, n_rollout_steps=k * MAX_EPISODE_STEPS)
+        tuner.collect_rollouts(tuner.env, callback, tuner.rollout_buffer, n_rollout_steps=k * self.envs.episode_steps)
         self.last_successes = [s for episodes in successes.successes for s in episodes]
         return tuner, tuner.rollout_buffer
 
@@ -183,7 +183,7 @@ class PolicyAgent:
         self.normalize.training = False
         self._trained_state = copy.deepcopy(self.model.policy.state_dict())
         self._envs = envs
-        self.last_lifted: str | None = None
+        self.last_episodes: list[dict] = []  # the last info of the last rollout's episode
         self._finetune = finetune
         self._tuner: FineTuner | None = None
 
@@ -210,7 +210,7 @@ class PolicyAgent:
         env = self._envs.make(task, render)
         info, frames = run_episode(env, self.act, seed, render)
         env.close()
-        self.last_lifted = lifted_role(info, bool(info["is_success"]))
+        self.last_episodes = [info]
         return bool(info["is_success"]), frames
 
 

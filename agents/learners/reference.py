@@ -7,7 +7,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 
-from banana_grasp.agents.learners.envs import EvalEnvs, lifted_role, run_episode
+from banana_grasp.agents.learners.envs import EvalEnvs, run_episode
 from banana_grasp.agents.learners.registry import LearnerSpec
 from banana_grasp.envs import Task
 
@@ -18,7 +18,7 @@ class ReferenceAgent:
     def __init__(self, learner: LearnerSpec, envs: EvalEnvs) -> None:
         self.name = learner.name
         self._envs = envs
-        self.last_lifted: str | None = None
+        self.last_episodes: list[dict] = []  # the last info of the last rollout's episode
 
     def reset(self) -> None:
         pass
@@ -33,5 +33,5 @@ class ReferenceAgent:
         env = self._envs.make(task, render)
         info, frames = run_episode(env, self.controller(env, seed), seed, render)
         env.close()
-        self.last_lifted = lifted_role(info, bool(info["is_success"]))
+        self.last_episodes = [info]
         return bool(info["is_success"]), frames

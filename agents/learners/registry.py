@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from banana_grasp.agents.common.config import read_config
-from banana_grasp.agents.common.variations import VARIATIONS
+from banana_grasp.agents.families import family_of, variations
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,10 @@ class LearnerSpec:
     # a critic or a teacher, never for the actor.
     observation: str = "state"
     hyperparameters: str | None = None
-    normalize_all_keys: bool = False  # ablation: normalise colour too (see envs.RAW_KEYS)
+    normalize_all_keys: bool = False  # ablation: normalise colour too (see the families' raw_keys)
+    # An oracle reference: its family's hidden task shown in its observation (the hidden-side
+    # family's rule), in training and evaluation alike (Family.task_shown_kwargs).
+    shows_task: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -109,12 +112,14 @@ class LearnerSpec:
         except ValueError as error:
             raise ValueError(f"learner {self.name!r}: {error}") from None
         for label, value, allowed in (
-            ("variation", self.variation, VARIATIONS),
+            ("variation", self.variation, variations()),
             ("role", self.role, ROLES),
             ("observation", self.observation, OBSERVATIONS),
         ):
             if value not in allowed:
                 raise ValueError(f"learner {self.name!r}: unknown {label} {value!r}; allowed: {', '.join(allowed)}")
+        if self.shows_task:
+            family_of(self.variation).task_shown_kwargs()  # ValueError, naming the family, if it has none
         if chosen.pixels_only and self.observation != "pixels":
             raise ValueError(f"learner {self.name!r}: kind {self.kind!r} learns from pixels; set observation: pixels")
         if self.trained and self.hyperparameters is None:

@@ -14,12 +14,12 @@ from stable_baselines3.common.utils import set_random_seed
 from banana_grasp.agents.common.files import read_json
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
-from banana_grasp.agents.learners.envs import EvalEnvs, lifted_role, run_episode
+from banana_grasp.agents.learners.envs import EvalEnvs, run_episode
 from banana_grasp.agents.learners.objects import algo_settings
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainSettings, train_sb3
 from banana_grasp.agents.learners.trial_ppo import LSTMPolicy, TrialPPO
-from banana_grasp.envs import MAX_EPISODE_STEPS, Task
+from banana_grasp.envs import Task
 
 
 def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
@@ -28,7 +28,7 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     # One rollout is one trial per env: n_steps is the trial's length (episodes padded to full length).
     # Derived, not an override: meta.json and checkpoints record only the caller's overrides,
     # which training.train checks a saved learner against before reusing it.
-    trial = {"n_steps": settings.trial_episodes * MAX_EPISODE_STEPS}
+    trial = {"n_steps": settings.trial_episodes * settings.train_tasks(learner).episode_steps}
     return train_sb3(learner, seed, steps, files, settings, TrialPPO, LSTMPolicy, algo_kwargs=trial,
                      trial_episodes=settings.trial_episodes)  # fmt: skip
 
@@ -53,9 +53,7 @@ class RL2Agent:
         self.model, self.normalize = storage.load_model(files, learner)
         self.normalize.training = False
         self._envs = envs
-        self.last_lifted: str | None = None
-        # After k >= 1: which banana the trial's first episode ended holding (the hidden-target family).
-        self.first_lifted: str | None = None
+        self.last_episodes: list[dict] = []  # the last info of each episode of the last rollout's trial
         # Trials longer than those of training would put the memory out of its distribution.
         self.max_k = int(read_json(files.meta).get("trial_episodes", 2)) - 1
         self.k = 0
@@ -94,10 +92,7 @@ class RL2Agent:
         info, frames = run_episode(env, act, seed, render)
         env.close()
         self.last_trial_successes = list(info["trial_successes"])
-        self.last_lifted = lifted_role(info, bool(info["trial_successes"][-1]))  # the trial's last episode
-        self.first_lifted = None
-        if self.k > 0 and "trial_lifted" in info:
-            self.first_lifted = lifted_role({"lifted": info["trial_lifted"][0]}, bool(info["trial_successes"][0]))
+        self.last_episodes = list(info["trial_infos"])
         # Film only the evaluated episode, like every other learner's clip.
         return bool(info["trial_successes"][-1]), frames[last_episode_start:]
 

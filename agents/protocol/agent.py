@@ -18,12 +18,11 @@ from banana_grasp.envs import Task
 
 class Agent(Protocol):
     name: str
-    # After a rollout of the hidden-target family: which banana its episode ended holding
-    # ("target", "decoy" or "none"; ``learners.envs.lifted_role``); None for the lift env.
-    last_lifted: str | None
-    # A learner that adapts in context (RL^2) may also set ``first_lifted`` (the evaluation
-    # reads it with getattr): which banana the first episode of the trial that held its last
-    # rollout ended holding, after k >= 1 in the hidden-target family; None otherwise.
+    # Optional (the evaluation reads it with getattr): after a rollout, the last info of each
+    # episode it played in one trial, the scored one last (one episode for most learners; k + 1
+    # for a learner that adapts in context). The tasks' family reads what it records from them
+    # (``Family.outcome_fields``).
+    last_episodes: list[dict]
 
     def reset(self) -> None:
         """Forget any adaptation: back to the trained agent."""

@@ -2,18 +2,20 @@
 
 For each held-out task and each adaptation budget k: ``reset()`` the agent, ``adapt`` with
 k episodes of the task (k = 0: zero-shot), play ``eval_episodes`` evaluation episodes.
-Success is ``info["is_success"]`` at the **last step** of an episode (the banana must still
-be held when time runs out, not merely lifted at some point). Every learner and seed plays
+Success is ``info["is_success"]`` at the **last step** of an episode (what the task asks must
+still hold when time runs out, not merely at some point). Every learner and seed plays
 the same tasks with the same episode seeds (common random numbers).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.families import Family, family_of
 from banana_grasp.agents.learners.registry import LearnerSpec, load_agent
 from banana_grasp.agents.protocol.agent import Agent
 from banana_grasp.agents.protocol.presets import EvalProtocol
@@ -33,15 +35,25 @@ class Outcome:
     task: int  # index of the task in its list
     episode: int
     success: bool
-    # The hidden-target family: the banana the episode ended holding (target, decoy or none);
-    # None for the lift env.
-    lifted: str | None = None
-    # A learner that adapts in context (RL^2), after k >= 1: the banana the trial's first
-    # episode ended holding, so that its memory's use can be read off; None otherwise.
-    first_lifted: str | None = None
+    # What the episode's family reports beyond success (``Family.outcome_fields``), by column
+    # of results.csv; None where it does not apply.
+    fields: dict[str, Any] = field(default_factory=dict)
 
     def as_row(self) -> dict:
-        return asdict(self)
+        return {name: getattr(self, name) for name in BASE_COLUMNS} | self.fields
+
+    @classmethod
+    def from_row(cls, row: dict) -> Outcome:
+        """An outcome from a saved row (``as_row``): data, checked, never code."""
+        if not isinstance(row, dict) or not set(BASE_COLUMNS) <= set(row):
+            raise ValueError(f"an outcome row needs the columns {', '.join(BASE_COLUMNS)}; got {row!r:.200}")
+        extra = {key: value for key, value in row.items() if key not in BASE_COLUMNS}
+        if not all(isinstance(key, str) and (value is None or isinstance(value, str)) for key, value in extra.items()):
+            raise ValueError(f"an outcome row's family columns must hold text or null; got {extra!r:.200}")
+        return cls(*(row[name] for name in BASE_COLUMNS), fields=extra)
+
+
+BASE_COLUMNS = ("learner", "seed", "phase", "k", "task", "episode", "success")
 
 
 _SEED_TAGS = (*PHASES, "adaptation", "own-adaptation")  # appended only: earlier seeds stay
@@ -52,8 +64,17 @@ def episode_seed(seed: int, task: int, episode: int, tag: str, k: int = 0) -> in
     return int(np.random.SeedSequence([seed, task, episode, _SEED_TAGS.index(tag), k]).generate_state(1)[0])
 
 
-def evaluate_heldout(agent: Agent, tasks: list[Task], ks: tuple[int, ...], episodes: int, seed: int) -> list[Outcome]:
-    """Success of ``agent`` on each task after each adaptation budget in ``ks``."""
+def family_fields(agent: Agent, family: Family | None) -> dict[str, Any]:
+    """What ``family`` reads off the agent's last rollout beyond success (``Family.outcome_fields``)."""
+    episodes = getattr(agent, "last_episodes", None)
+    return family.outcome_fields(list(episodes)) if family is not None and episodes else {}
+
+
+def evaluate_heldout(
+    agent: Agent, tasks: list[Task], ks: tuple[int, ...], episodes: int, seed: int, family: Family | None = None
+) -> list[Outcome]:
+    """Success of ``agent`` on each task after each adaptation budget in ``ks``; ``family``: the
+    tasks' family, which may record more of each episode."""
     if not ks or min(ks) < 0 or episodes < 1:
         raise ValueError(f"need adaptation budgets k >= 0 and episodes >= 1; got k={ks}, episodes={episodes}")
     outcomes = []
@@ -63,13 +84,14 @@ def evaluate_heldout(agent: Agent, tasks: list[Task], ks: tuple[int, ...], episo
             agent.adapt(task, k, episode_seed(seed, t, 0, "adaptation", k))
             for e in range(episodes):
                 success, _ = agent.rollout(task, episode_seed(seed, t, e, "heldout", k))
-                outcomes.append(Outcome(agent.name, seed, "heldout", k, t, e, success, agent.last_lifted,
-                                        getattr(agent, "first_lifted", None)))  # fmt: skip
+                outcomes.append(Outcome(agent.name, seed, "heldout", k, t, e, success, family_fields(agent, family)))
     agent.reset()
     return outcomes
 
 
-def evaluate_train(agent: Agent, tasks: list[Task], seed: int, k: int = 0) -> list[Outcome]:
+def evaluate_train(
+    agent: Agent, tasks: list[Task], seed: int, k: int = 0, family: Family | None = None
+) -> list[Outcome]:
     """Success on tasks of the learner's own training variation (one episode each), after ``k``
     adaptation episodes of the task (0: zero-shot)."""
     outcomes = []
@@ -77,8 +99,7 @@ def evaluate_train(agent: Agent, tasks: list[Task], seed: int, k: int = 0) -> li
         agent.reset()
         agent.adapt(task, k, episode_seed(seed, t, 0, "own-adaptation", k))
         success, _ = agent.rollout(task, episode_seed(seed, t, 0, "train"))
-        outcomes.append(Outcome(agent.name, seed, "train", k, t, 0, success, agent.last_lifted,
-                                getattr(agent, "first_lifted", None)))  # fmt: skip
+        outcomes.append(Outcome(agent.name, seed, "train", k, t, 0, success, family_fields(agent, family)))
     agent.reset()
     return outcomes
 
@@ -89,9 +110,12 @@ def evaluate_one(spec: LearnerSpec, files: LearnerFiles | None, protocol: EvalPr
     outcomes: list[Outcome] = []
     if spec.trained:
         own = load_agent(spec, files, protocol.own_variation(spec))
-        outcomes += evaluate_train(own, protocol.own_tasks(spec), seed, protocol.own_k)
+        own_family = family_of(spec.variation)
+        outcomes += evaluate_train(own, protocol.own_tasks(spec), seed, protocol.own_k, own_family)
     agent = load_agent(spec, files, protocol.evaluated_on)
-    outcomes += evaluate_heldout(agent, protocol.evaluation_tasks(), protocol.k, protocol.eval_episodes, seed)
+    outcomes += evaluate_heldout(
+        agent, protocol.evaluation_tasks(), protocol.k, protocol.eval_episodes, seed, protocol.family
+    )
     return outcomes
 
 

@@ -11,9 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from banana_grasp.agents.common.config import config_names, read_config
-from banana_grasp.agents.common.variations import VARIATIONS, check_variation, family, task_sampler
+from banana_grasp.agents.families import (
+    Family,
+    check_variation,
+    family_of,
+    import_modules,
+    task_sampler,
+    variations,
+)
 from banana_grasp.agents.learners.checkpoints import CHECKPOINT_EVERY
 from banana_grasp.agents.learners.envs import EnvSpec
 from banana_grasp.agents.learners.registry import LearnerSpec, learner, read_learners_file
@@ -41,13 +49,13 @@ class EvalProtocol:
     position_layout: str = "interleaved"
     task_seed: int = 12345
     # Adaptation episodes before each episode of the learner's own training tasks: 0 scores its
-    # zero-shot policy; the hidden-target family uses the headline k, since no policy without
-    # adaptation can tell the target from the decoy there (about 50%).
+    # zero-shot policy; a family whose task is not in the observation uses the headline k, since no policy
+    # without adaptation can know it there.
     own_k: int = 0
 
     def __post_init__(self) -> None:
         for label, value, allowed in (
-            ("variation", self.variation, VARIATIONS),
+            ("variation", self.variation, variations()),
             ("split", self.split, SPLITS),
             ("position_layout", self.position_layout, POSITION_LAYOUTS),
         ):
@@ -79,27 +87,19 @@ class EvalProtocol:
         return EnvSpec(spec.variation, "train", self.position_layout)
 
     @property
-    def heldout_combined(self) -> bool:
-        return (self.variation, self.split) == ("both", "heldout")
-
-    @property
-    def heldout_rules(self) -> bool:
-        """Whether the evaluation tasks are the hidden-target family's held-out rules."""
-        return (self.variation, self.split) == ("hidden-target", "heldout")
-
-    @property
     def tasks_label(self) -> str:
         """How tables name the evaluation tasks."""
-        if self.heldout_combined:
-            return "held-out"
-        if self.heldout_rules:
-            return "held-out rules"
-        return f"{self.variation}/{self.split}"
+        return self.family.tasks_label(self.variation, self.split)
 
     @property
-    def family(self) -> str:
-        """The task family of the evaluation tasks: ``lift`` or ``hidden-target``."""
-        return family(self.variation)
+    def tasks_scope(self) -> tuple[str, str, str]:
+        """How report.md names the evaluation tasks: (what they are, how they are new, the finding's word)."""
+        return self.family.tasks_scope(self.variation, self.split, self.position_layout)
+
+    @property
+    def family(self) -> Family:
+        """The task family of the evaluation tasks (``agents.families.FAMILIES``)."""
+        return family_of(self.variation)
 
     @property
     def headline_k(self) -> int:
@@ -141,6 +141,9 @@ class Preset:
     algo_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> algorithm settings
     # Env steps between a training's checkpoints; its streams start afresh at each (learners.checkpoints).
     checkpoint_every: int = CHECKPOINT_EVERY
+    # Modules that register task families of one's own (agents.families.register), imported
+    # before the protocol is read: import paths, as learner kinds of one's own are named.
+    families: tuple[str, ...] = ()
     # Learners of one's own, from a learners file (with_learners_file); not a key of the preset files.
     outside_learners: tuple[LearnerSpec, ...] = ()
 
@@ -182,10 +185,26 @@ def preset_names() -> list[str]:
     return config_names("presets")
 
 
+def is_preset_file(name: str) -> bool:
+    """Whether ``name`` names a preset file of one's own (a path ending in .yaml) rather than a package preset."""
+    return str(name).endswith((".yaml", ".yml"))
+
+
 def _read_preset(name: str) -> dict[str, Any]:
+    """A package preset by name, or a preset file of one's own by its path (read as data: YAML's safe loader)."""
+    if is_preset_file(name):
+        try:
+            values = yaml.safe_load(Path(name).read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise ValueError(f"cannot read the preset file {name}: {error}") from None
+        if not isinstance(values, dict):
+            raise ValueError(
+                f"preset file {name}: must map the preset's keys to values, as agents/config/presets/*.yaml"
+            )
+        return values
     names = preset_names()
     if name not in names:
-        raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(names)}")
+        raise ValueError(f"unknown preset {name!r}; allowed: {', '.join(names)}, or the path of a preset file (.yaml)")
     return dict(read_config(f"presets/{name}.yaml"))
 
 
@@ -226,6 +245,11 @@ def preset(name: str) -> Preset:
     unknown = set(values) - allowed
     if unknown:
         raise ValueError(f"preset {name!r}: unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    modules = values.get("families", [])
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
+        raise ValueError(f"preset {name!r}: families must be a list of module import paths; got {modules!r}")
+    import_modules(modules)
+    values["families"] = tuple(modules)
     protocol = values.pop("protocol", {})
     protocol_keys = {f.name for f in fields(EvalProtocol)}
     if set(protocol) - protocol_keys:
@@ -239,7 +263,19 @@ def preset(name: str) -> Preset:
     every = result.checkpoint_every
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"preset {name!r}: checkpoint_every must be a whole number of env steps >= 1; got {every!r}")
-    for spec in result.specs():  # every learner exists, and every trained one has a budget
+    specs = result.specs()
+    for spec in specs:  # every learner exists, and every trained one has a budget
         if spec.trained:
             result.steps_for(spec)
+    check_budgets(result, specs)
     return result
+
+
+def check_budgets(chosen: Preset, specs: list[LearnerSpec]) -> None:
+    """A budget for a learner or kind that the preset does not train is an error: it reads as
+    if that learner ran."""
+    trained = {spec.name for spec in specs if spec.trained} | {spec.kind for spec in specs if spec.trained}
+    unused = sorted(set(chosen.train_steps) - trained)
+    if unused:
+        raise ValueError(f"preset {chosen.name!r}: train_steps budgets {unused}, which none of its learners is or "
+                         f"is of the kind of; its trained learners and kinds: {', '.join(sorted(trained))}")  # fmt: skip

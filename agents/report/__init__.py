@@ -12,7 +12,7 @@ from pathlib import Path
 
 from banana_grasp.agents.common.files import read_json, versions, write_json_atomic, write_text_atomic
 from banana_grasp.agents.common.layout import RunLayout
-from banana_grasp.agents.common.variations import variation_env_id
+from banana_grasp.agents.families import variation_env_id
 from banana_grasp.agents.protocol.evaluation import Outcome
 from banana_grasp.agents.protocol.presets import Preset, Suite
 from banana_grasp.agents.protocol.summary import summarize
@@ -25,7 +25,7 @@ from banana_grasp.agents.report.text import report_markdown
 def saved_outcomes(run: RunLayout, preset: Preset) -> list[Outcome]:
     """The evaluation outcomes of every learner and seed of ``preset``, as the run saved them."""
     return [
-        Outcome(**row)
+        Outcome.from_row(row)
         for name in preset.learners
         for seed in preset.seeds
         for row in read_json(run.outcomes(name, seed))["outcomes"]

@@ -9,17 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from banana_grasp.agents.common.files import write_text_atomic
-from banana_grasp.agents.protocol.evaluation import Outcome
-from banana_grasp.agents.protocol.summary import FIRST_ROLES
+from banana_grasp.agents.protocol.evaluation import BASE_COLUMNS, Outcome
 
 
 def write_csv(path: Path, outcomes: list[Outcome]) -> None:
-    """results.csv: one row per outcome; ``lifted`` only for the hidden-target family, and
-    ``first_lifted`` only where a learner adapted in context on it."""
-    fields = list(Outcome.__dataclass_fields__)
-    for field in ("lifted", "first_lifted"):
-        if all(getattr(outcome, field) is None for outcome in outcomes):
-            fields.remove(field)
+    """results.csv: one row per outcome; after the base columns, those of the tasks' family
+    (``Family.outcome_fields``), in order of first appearance, each only where some outcome
+    has a value."""
+    extra = dict.fromkeys(column for outcome in outcomes for column in outcome.fields)
+    fields = [*BASE_COLUMNS, *(c for c in extra if any(o.fields.get(c) is not None for o in outcomes))]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
@@ -41,9 +39,10 @@ def detectable(gain: float) -> str:
     return f"{gain:.2f}" if gain <= 1.0 else "none"
 
 
-def markdown_tables(summary: dict, tasks: str = "held-out") -> str:
-    """The success table (own variation, then the evaluation tasks after each k) and the
-    meta-gain tables; ``tasks`` names the evaluation tasks in the headers."""
+def markdown_tables(summary: dict, tasks: str = "held-out", family_tables: list[str] | tuple[str, ...] = ()) -> str:
+    """The success table (own variation, then the evaluation tasks after each k), the
+    meta-gain tables, then ``family_tables`` (the tasks' family's, ``Family.tables``);
+    ``tasks`` names the evaluation tasks in the headers."""
     ks = [str(k) for k in summary["k"]]
     own = f" after k={summary['own_k']}" if summary.get("own_k") else ""
     lines = [
@@ -88,71 +87,8 @@ def markdown_tables(summary: dict, tasks: str = "held-out") -> str:
                       "|---|" + "---:|" * len(names)]  # fmt: skip
             for meta, gain in each:
                 lines.append(f"| {meta} | " + " | ".join(_fmt(gain["p_improvement_each"][n]) for n in names) + " |")
-    if "banana_choice" in summary:
-        lines += ["", choice_table(summary, tasks)]
-    if "in_context_choice" in summary:
-        lines += ["", in_context_table(summary, tasks)]
-    return "\n".join(lines)
-
-
-def _choice_cells(row: dict | None) -> str:
-    if row is None:
-        return "n/a | n/a"
-    share = "n/a" if row["target_share"] is None else (
-        f"{row['target_share']:.2f} [{row['target_share_ci'][0]:.2f}, {row['target_share_ci'][1]:.2f}]")  # fmt: skip
-    return f"{row['held']} of {row['episodes']} | {share}"
-
-
-def choice_table(summary: dict, tasks: str = "held-out") -> str:
-    """The hidden-target family: which banana each learner's episodes ended holding."""
-    own = f" after k={summary['own_k']}" if summary.get("own_k") else ""
-    k = summary["headline_k"]
-    lines = [
-        (
-            "Which banana the episodes ended holding (pooled over seeds and tasks; the target's share of the holds, "
-            "with its Clopper-Pearson 95% interval; 0.5 is a coin flip between the two bananas):"
-        ),
-        "",
-        (
-            f"| learner | own rules{own}: held a banana | target's share | {tasks} after k={k}: held a banana | "
-            "target's share |"
-        ),
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, rows in summary["banana_choice"].items():
-        lines.append(f"| {name} | {_choice_cells(rows.get('own'))} | {_choice_cells(rows.get('evaluation'))} |")
-    return "\n".join(lines)
-
-
-def _share_cell(row: dict) -> str:
-    if not row["held"]:
-        return f"{row['episodes']} trials, none held a banana"
-    low, high = row["target_share_ci"]
-    return (f"{row['episodes']} trials, {row['held']} held, target {row['target']}: "
-            f"{row['target_share']:.2f} [{low:.2f}, {high:.2f}]")  # fmt: skip
-
-
-def in_context_table(summary: dict, tasks: str = "held-out") -> str:
-    """The hidden-target family, learners that adapt in context: the scored episode's choice
-    by what the trial's first episode ended holding."""
-    own = f" after k={summary['own_k']}" if summary.get("own_k") else ""
-    lines = [
-        (
-            "What the memory of the first episode changed (learners that adapt in context): trials grouped by which "
-            "banana their first episode ended holding; in each, how many scored episodes ended holding a banana, how "
-            "many the target, and the target's share of the holds with its Clopper-Pearson 95% interval. A learner "
-            "that reads the first episode's rewards keeps the target after a target and takes the other banana "
-            "after the decoy; one that does not takes the target about as often after either:"
-        ),
-        "",
-        "| learner | tasks | first held the target | first held the decoy | first held neither |",
-        "|---|---|---:|---:|---:|",
-    ]
-    for name, rows in summary["in_context_choice"].items():
-        for label, title in (("own", f"own rules{own}"), ("evaluation", f"{tasks} after k={summary['headline_k']}")):
-            if label in rows:
-                cells = " | ".join(_share_cell(rows[label][first]) for first in FIRST_ROLES)
-                lines.append(f"| {name} | {title} | {cells} |")
+    for table in family_tables:
+        lines += ["", table]
     return "\n".join(lines)
 
 

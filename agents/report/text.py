@@ -61,70 +61,23 @@ def _describe_gain(meta: str, gain: dict, against: str, best_baseline: float) ->
             f"[{low:+.2f}, {high:+.2f}]), P(improvement) {gain['p_improvement']:.2f} [{p_low:.2f}, {p_high:.2f}].")  # fmt: skip
 
 
-def choice_findings(summary: dict) -> list[str]:
-    """The hidden-target family: whether each trained learner picks the target or either banana."""
-    return [
-        _choice_words(name, rows["own"]) for name, rows in summary.get("banana_choice", {}).items() if "own" in rows
-    ]
-
-
-def _choice_words(name: str, row: dict) -> str:
-    """What a learner's own-rule episodes of the hidden-target family say of its choice of banana."""
-    if row["held"] == 0:
-        return f"{name} ended none of {row['episodes']} episodes of its own rules holding a banana."
-    low, high = row["target_share_ci"]
-    if low > 0.5:
-        verdict = "it picks the target more often than a coin flip would"
-    elif high < 0.5:
-        verdict = "it picks the decoy more often than a coin flip would"
-    else:
-        verdict = "its choice cannot be told from a coin flip (the interval holds 0.5)"
-    return (f"{name}: {verdict}: it ended {row['held']} of {row['episodes']} episodes of its own rules holding a banana, "
-            f"the target in {row['target']} of them ({row['target_share']:.2f}, 95% CI [{low:.2f}, {high:.2f}]).")  # fmt: skip
-
-
-def in_context_findings(summary: dict, tasks: str = "held-out") -> list[str]:
-    """The hidden-target family: whether a learner that adapts in context used what its first
-    episode found, on the evaluation tasks: after a first episode that held the target, and
-    after one that held the decoy, does the scored episode take the target?"""
-    words = []
-    for name, rows in summary.get("in_context_choice", {}).items():
-        if "evaluation" not in rows:
-            continue
-        parts = []
-        for first, kept in (("target", "kept the target"), ("decoy", "took the other banana, the target,")):
-            row = rows["evaluation"][first]
-            if not row["episodes"]:
-                parts.append(f"no first episode held the {first}")
-                continue
-            if not row["held"]:
-                parts.append(f"after the {row['episodes']} first episode(s) that held the {first}, no scored episode "
-                             "held a banana")  # fmt: skip
-                continue
-            low, high = row["target_share_ci"]
-            how = (f"{kept} more often than a coin flip would" if low > 0.5 else
-                   "took the decoy more often than a coin flip would" if high < 0.5 else
-                   "chose as a coin flip would")  # fmt: skip
-            parts.append(f"after a first episode that held the {first} its scored episode {how} "
-                         f"(the target in {row['target']} of {row['held']} holds, 95% CI [{low:.2f}, {high:.2f}])")  # fmt: skip
-        words.append(f"On the {tasks} tasks, {name}: " + "; ".join(parts) + ".")
-    return words
-
-
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
+def finding(
+    summary: dict, speed: dict, tasks: str = "held-out", family_findings: list[str] | tuple[str, ...] = ()
+) -> str:
     """The report's finding: a Markdown list, one claim a bullet, a verdict before its numbers,
-    every word read off the summary's numbers."""
+    every word read off the summary's numbers; ``family_findings``: the tasks' family's claims
+    (``Family.findings``)."""
     rows, k = summary["learners"], summary["headline_k"]
     after = {name: row["heldout_success"][str(k)] for name, row in rows.items()}
     learned = [name for name, row in rows.items() if row["role"] != "reference"]
     top = max(after[name]["mean"] for name in learned)
     best = [name for name in learned if after[name]["mean"] == top]
     if top == 0.0:
-        parts = [f"No learner lifted a banana on the {tasks} tasks after k={k}."]
+        parts = [f"No learner succeeded on the {tasks} tasks after k={k}."]
     elif len(best) == 1:
         parts = [f"On the {tasks} tasks the best learner after k={k} was {best[0]} ({top:.2f})."]
     else:
@@ -141,8 +94,7 @@ def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
         parts.append(
             f"Scored below {OWN_SUCCESS_LEARNED:.1f} on their own variation on some seed (per seed: {scores})."
         )
-    parts += choice_findings(summary)
-    parts += in_context_findings(summary, tasks)
+    parts += list(family_findings)
     for meta, per_k in summary["meta_gain"].items():
         gains = per_k[str(k)]
         if did_not_learn(speed, meta) or meta in weak:
@@ -178,28 +130,11 @@ def finding(summary: dict, speed: dict, tasks: str = "held-out") -> str:
     return "\n".join(f"- {part}" for part in parts)
 
 
-def _scope(protocol) -> tuple[str, str, str]:
-    """How report.md names the evaluation tasks: (what they are, how they are new, the finding's word)."""
-    if protocol.heldout_combined:
-        return (
-            "held-out combined tasks",
-            f"new colours x new positions, {protocol.position_layout} position split",
-            "held-out combined",
-        )
-    if protocol.heldout_rules:
-        return "held-out rules", "new target hues in new hue bands, the pair's middle in new cells", "held-out-rule"
-    return (
-        "evaluation tasks",
-        f"{protocol.variation}/{protocol.split}, {protocol.position_layout} position split",
-        protocol.tasks_label,
-    )
-
-
 def report_markdown(preset: Preset, results: dict, summary: dict, videos: list[str]) -> str:
     """report.md: what was run, the tables, training speed, the finding, plots and videos."""
     protocol, versions, seeds = preset.protocol, results["versions"], list(preset.seeds)
-    tasks = protocol.tasks_label
-    scope, what, in_finding = _scope(protocol)
+    tasks, family = protocol.tasks_label, protocol.family
+    scope, what, in_finding = protocol.tasks_scope
     wall_minutes = results["wall_seconds"] / 60
     stop = (f", each learner stopped once its deterministic policy succeeded in {100 * preset.stop_at_success:g}% of "
             f"{CHECK_ROUNDS * CHECK_EPISODES} episodes of its training tasks (played in rounds of {CHECK_EPISODES}, "
@@ -224,7 +159,7 @@ probability that a run of the meta-learner beats a run of a single-task learner 
 half), against each, the minimum over them as the headline. "Detectable" is the smallest true gain this
 run would find (interval above zero) with 80% power, from the spread it measured.
 
-{markdown_tables(summary, tasks)}
+{markdown_tables(summary, tasks, family.tables(summary, tasks))}
 
 Training (success of the training rollouts, stochastic policy; 90% = mean of 3 consecutive rollouts, or the
 deterministic success check that stopped a training early;
@@ -235,7 +170,7 @@ on its own variation as the table above scores it (a learner with a seed below {
 
 ## Finding
 
-{finding(summary, results["training_speed"], in_finding)}
+{finding(summary, results["training_speed"], in_finding, family.findings(summary, in_finding))}
 
 ## Plots and videos
 

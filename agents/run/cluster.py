@@ -144,8 +144,9 @@ def check_outside_kinds(client, kinds: set[str]) -> None:
         if failed:
             client.close()
             described = ", ".join(f"{worker}: {error}" for worker, error in sorted(failed.items()))
-            raise ValueError(f"learner kind {module!r} is not importable on every Dask worker ({described}); install "
-                             "its package on the workers or put it on their PYTHONPATH")  # fmt: skip
+            raise ValueError(f"module {module!r} (a learner kind or task family of one's own) is not importable on "
+                             f"every Dask worker ({described}); install its package on the workers or put it on "
+                             "their PYTHONPATH")  # fmt: skip
 
 
 def run_grid_on_cluster(
@@ -155,7 +156,8 @@ def run_grid_on_cluster(
     jobs already done are skipped."""
     client = connect(address, security)
     try:
-        check_outside_kinds(client, {job.spec.kind for job in (*train, *evaluate) if job.spec is not None})
+        kinds = {job.spec.kind for job in (*train, *evaluate) if job.spec is not None}
+        check_outside_kinds(client, kinds | {module for job in (*train, *evaluate) for module in job.imports})
         pending_train = [j for j in train if not j.is_done()]
         pending_eval = [j for j in evaluate if not j.is_done()]
         if progress:

@@ -10,6 +10,7 @@ from typing import Any
 
 from banana_grasp.agents.common.files import read_json, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
+from banana_grasp.agents.families import import_modules, outside_modules
 from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.checkpoints import CHECKPOINT_EVERY, check_reusable, checkpoint_steps, training_config
 from banana_grasp.agents.learners.registry import LearnerSpec, learner
@@ -31,6 +32,7 @@ class TrainJob:
     own_k: int = 0  # adaptation episodes before an own-task episode (in-context learners' success check)
     checkpoint_every: int = CHECKPOINT_EVERY
     spec: LearnerSpec | None = None  # the learner, as data (one of a learners file is unknown to the registry)
+    imports: tuple[str, ...] = ()  # modules that register the run's task families of one's own
 
     @property
     def label(self) -> str:
@@ -57,6 +59,7 @@ class EvalJob:
     run: str
     protocol: EvalProtocol
     spec: LearnerSpec | None = None  # the learner, as data (one of a learners file is unknown to the registry)
+    imports: tuple[str, ...] = ()  # modules that register the run's task families of one's own
 
     @property
     def path(self) -> Path:
@@ -85,13 +88,13 @@ def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
             folder = str(run.learner(spec.name, seed).folder)
             jobs.append(TrainJob(spec.name, seed, preset.steps_for(spec), folder, protocol.trial_episodes,
                                  protocol.position_layout, overrides, preset.stop_at_success, protocol.own_k,
-                                 preset.checkpoint_every, spec))  # fmt: skip
+                                 preset.checkpoint_every, spec, outside_modules()))  # fmt: skip
     return jobs
 
 
 def eval_jobs(preset: Preset, run: RunLayout) -> list[EvalJob]:
     return [
-        EvalJob(spec.name, seed, str(run.root), preset.protocol, spec)
+        EvalJob(spec.name, seed, str(run.root), preset.protocol, spec, outside_modules())
         for spec in preset.specs()
         for seed in preset.seeds
     ]
@@ -106,6 +109,7 @@ def check_saved_learners(jobs: list[TrainJob]) -> None:
 
 
 def run_train_job(job: TrainJob, progress_queue: Any = None) -> dict:
+    import_modules(job.imports)
     report = None
     if progress_queue is not None:
         report = lambda steps: progress_queue.put((job.label, steps))
@@ -118,6 +122,7 @@ def run_train_job(job: TrainJob, progress_queue: Any = None) -> dict:
 
 def run_eval_job(job: EvalJob) -> list[dict]:
     """Evaluate one (learner, seed) under the job's protocol and save its outcomes."""
+    import_modules(job.imports)
     if job.is_done():
         return read_json(job.path)["outcomes"]
     spec = job_spec(job)

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from banana_grasp.agents.common.layout import RunLayout
-from banana_grasp.agents.common.variations import variation_env_id
+from banana_grasp.agents.families import variation_env_id
 from banana_grasp.agents.learners.envs import EnvSpec
 from banana_grasp.agents.learners.registry import load_agent
 from banana_grasp.agents.protocol.agent import adapted_rollout
