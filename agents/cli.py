@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from banana_grasp.agents.common.layout import RunLayout
-from banana_grasp.agents.families import variations
+from banana_grasp.agents.families import outside_modules, variations
 from banana_grasp.agents.learners.registry import learner, learners
 from banana_grasp.agents.protocol.presets import (
     EvalProtocol,
@@ -56,7 +56,7 @@ def _compare(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from banana_grasp.agents.learners.training import TrainSettings, train
+    from banana_grasp.agents.learners.training import TrainRun, train
 
     chosen = preset_for(args.preset, None if args.learners_file else args.learner)
     chosen = with_learners_file(chosen, args.learners_file) if args.learners_file else chosen
@@ -64,10 +64,10 @@ def _train(args: argparse.Namespace) -> None:
     protocol = _protocol(args, chosen)
     steps = args.steps if args.steps is not None else chosen.steps_for(spec)
     files = RunLayout(args.out).learner(spec.name, args.seed)
-    settings = TrainSettings(trial_episodes=protocol.trial_episodes, position_layout=protocol.position_layout,
-                             checkpoint_every=args.checkpoint_every, progress_bar=not args.quiet,
-                             own_k=protocol.own_k, stop_at_success=args.stop_at_success)  # fmt: skip
-    meta = train(spec, args.seed, steps, files.folder, settings)
+    run = TrainRun(spec, args.seed, steps, str(files.folder), protocol.trial_episodes, protocol.position_layout,
+                   stop_at_success=args.stop_at_success, own_k=protocol.own_k, checkpoint_every=args.checkpoint_every,
+                   imports=outside_modules(), progress_bar=not args.quiet)  # fmt: skip
+    meta = train(run)
     print(f"saved {files.folder}")
     keys = ("learner", "seed", "steps", "final_train_success", "stopped_at_success", "wall_seconds")
     print(json.dumps({k: meta[k] for k in keys}))

@@ -32,13 +32,13 @@ from banana_grasp.agents.learners.ppo import FineTuner, PolicyAgent
 from banana_grasp.agents.learners.random_policy import RandomAgent
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters, load_agent
 from banana_grasp.agents.learners.rl2 import RL2Agent
-from banana_grasp.agents.learners.training import TrainSettings, train
+from banana_grasp.agents.learners.training import TrainRun, train
 from banana_grasp.agents.learners.trial_ppo import TrialPPO
 from banana_grasp.agents.protocol import presets
 from banana_grasp.agents.protocol.evaluation import Outcome, evaluate_heldout, evaluate_train, success_matrix
 from banana_grasp.agents.protocol.finetuning import measure_finetuning
 from banana_grasp.agents.protocol.presets import EvalProtocol, Preset, sample_tasks
-from banana_grasp.agents.run.jobs import TrainJob, train_jobs
+from banana_grasp.agents.run.jobs import train_jobs
 from banana_grasp.envs import MAX_EPISODE_STEPS, FixedTask, Trial, task_distribution
 
 PPO_TINY = {"n_steps": 32, "batch_size": 64, "n_epochs": 1}  # 8 envs: 256 steps per rollout
@@ -76,8 +76,8 @@ class Interrupt(Exception):
     """Raised from on_rollout to simulate a run killed after a checkpoint."""
 
 
-def _settings(overrides: dict, **kwargs) -> TrainSettings:
-    return TrainSettings(algo_overrides=overrides, **kwargs)
+def _run(spec: registry.LearnerSpec, seed: int, steps: int, folder: Path, overrides: dict, **kwargs) -> TrainRun:
+    return TrainRun(spec, seed, steps, str(folder), algo_overrides=overrides, **kwargs)
 
 
 def _saved_paths(files: LearnerFiles) -> tuple[Path, ...]:
@@ -109,7 +109,7 @@ def trained(tmp_path_factory) -> dict[str, tuple[Path, dict, float]]:
     for name, (budget, overrides) in BUDGETS.items():
         folder = root / name
         started = time.perf_counter()
-        meta = train(registry.learner(name), 3, budget, folder, _settings(overrides))
+        meta = train(_run(registry.learner(name), 3, budget, folder, overrides))
         out[name] = (folder, meta, time.perf_counter() - started)
     return out
 
@@ -195,16 +195,16 @@ def test_train_saves_a_complete_learner_and_skips_when_done(trained, name: str) 
     def no_training(steps: int) -> None:
         raise AssertionError("train() trained again a learner that was complete")
 
-    again = train(spec, 3, budget, folder, _settings(overrides, on_rollout=no_training))
+    again = train(_run(spec, 3, budget, folder, overrides, on_rollout=no_training))
     assert again == saved
-    again = train(spec, 3, budget // 2, folder, _settings(overrides, on_rollout=no_training))
+    again = train(_run(spec, 3, budget // 2, folder, overrides, on_rollout=no_training))
     assert again == saved
     assert _mtimes(folder) == before
 
 
 def test_untrained_kinds_cannot_be_trained(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="random"):
-        train(registry.learner("random"), 0, 100, tmp_path / "random")
+        train(TrainRun(registry.learner("random"), 0, 100, str(tmp_path / "random")))
     assert not (tmp_path / "random").exists()
 
 
@@ -234,7 +234,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train(spec, 0, budget, folder, _settings(PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
+        train(_run(spec, 0, budget, folder, PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
     state = files.checkpoint.state
     assert state == folder / "checkpoint" / "state.json"
     assert state.is_file()
@@ -243,7 +243,7 @@ def test_interrupted_training_resumes_from_its_checkpoint(
     assert not files.is_complete()
 
     resumed: list[int] = []
-    meta = train(spec, 0, budget, folder, _settings(PPO_TINY, checkpoint_every=1, on_rollout=resumed.append))
+    meta = train(_run(spec, 0, budget, folder, PPO_TINY, checkpoint_every=1, on_rollout=resumed.append))
     assert resumed[0] == checkpoint_steps + rollout, "did not resume from the checkpoint"
     assert meta["steps"] >= budget
     assert read_json(folder / "meta.json")["steps"] == meta["steps"]
@@ -636,7 +636,7 @@ def test_corrupt_checkpoint_is_reported_not_silently_retrained(trained, tmp_path
     write_json_atomic(checkpoint.state, {"steps": 256})
     _relist(checkpoint, checkpoint.state)  # its record lists the garbage: the zip itself is refused
     with pytest.raises(ValueError, match="checkpoint"):
-        train(registry.learner("position-specialist"), 0, 512, folder, _settings(PPO_TINY))
+        train(_run(registry.learner("position-specialist"), 0, 512, folder, PPO_TINY))
 
 
 # ------------------------------------------------------------ configuration
@@ -656,7 +656,10 @@ def test_unknown_learner_and_preset_list_the_allowed_names() -> None:
 
 
 def test_a_suite_names_its_parts_where_one_comparison_is_needed() -> None:
-    with pytest.raises(ValueError, match=r"preset 'full' runs the presets full-lift, hidden-full, one comparison each"):
+    with pytest.raises(
+        ValueError,
+        match=r"preset 'full' runs the presets full-lift, hidden-side-full, hidden-full, one comparison each",
+    ):
         presets.preset("full")
     # train, evaluate and render pick the part that trains the learner they are given.
     assert presets.preset_for("full", "rl2").name == "full-lift"
@@ -762,7 +765,7 @@ def test_preset_train_steps_by_learner_name_win_over_its_kind(tmp_path: Path) ->
     assert steps == {"color-specialist": 1000, "position-specialist": 300, "rl2": 1600}
     # The training jobs get the same budgets, for each seed; the untrained random learner none.
     jobs = train_jobs(chosen, RunLayout(tmp_path))
-    assert sorted((job.learner, job.seed, job.steps) for job in jobs) == sorted(
+    assert sorted((job.learner.name, job.seed, job.steps) for job in jobs) == sorted(
         (name, seed, budget) for name, budget in steps.items() for seed in (0, 1)
     )
     # A learner with neither its name nor its kind in train_steps: both are named.
@@ -793,7 +796,7 @@ def test_presets_load_and_name_their_learners() -> None:
     names = presets.preset_names()
     assert {"tiny", "quick", "full", "full-lift", "hidden-full"} <= set(names)
     suites = [name for name in names if presets.suite(name) is not None]
-    assert suites == ["full"] and presets.suite("full").parts == ("full-lift", "hidden-full")
+    assert suites == ["full"] and presets.suite("full").parts == ("full-lift", "hidden-side-full", "hidden-full")
     for name in set(names) - set(suites):
         chosen = presets.preset(name)
         assert isinstance(chosen, Preset) and isinstance(chosen.protocol, EvalProtocol)
@@ -876,10 +879,10 @@ def test_fixed_task_pins_every_reset(heldout_tasks) -> None:
                                            ("reptile", META_ITERATION)])  # fmt: skip
 def test_a_larger_budget_continues_a_finished_learner(tmp_path: Path, name: str, rollout: int) -> None:
     spec, folder = registry.learner(name), tmp_path / name
-    first = train(spec, 0, rollout, folder, _settings(PPO_TINY))
+    first = train(_run(spec, 0, rollout, folder, PPO_TINY))
     assert first["steps"] == rollout
     more: list[int] = []
-    second = train(spec, 0, 2 * rollout, folder, _settings(PPO_TINY, on_rollout=more.append))
+    second = train(_run(spec, 0, 2 * rollout, folder, PPO_TINY, on_rollout=more.append))
     assert more == [2 * rollout], "restarted instead of continuing"
     assert second["steps"] == 2 * rollout and storage.trained_steps(LearnerFiles(folder)) == second["steps"]
     steps = [row["steps"] for row in read_curve(LearnerFiles(folder).curve)]
@@ -906,7 +909,7 @@ def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path:
     spec, folder, budget = registry.learner(name), tmp_path / name, 6 * rollout
     files = LearnerFiles(folder)
     seen: list[int] = []
-    meta = train(spec, 0, budget, folder, _settings(PPO_TINY, stop_at_success=0.9, on_rollout=seen.append))
+    meta = train(_run(spec, 0, budget, folder, PPO_TINY, stop_at_success=0.9, on_rollout=seen.append))
     # The first check, before the 4th rollout, finds 0.85 < 0.9; the second, before the 5th, 0.95.
     assert seen == [rollout, 2 * rollout, 3 * rollout, 4 * rollout]
     curve = read_curve(files.curve)
@@ -922,9 +925,9 @@ def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path:
     assert storage.is_trained_for(files, budget, 0.9)
     assert not storage.is_trained_for(files, budget, None) and not storage.is_trained_for(files, budget, 0.8)
     assert storage.is_trained_for(files, 4 * rollout, None)
-    job = TrainJob(name, 0, budget, str(folder), 2, "interleaved", PPO_TINY, 0.9)
+    job = TrainRun(spec, 0, budget, str(folder), 2, "interleaved", PPO_TINY, 0.9)
     assert job.is_done() and job.done_steps() == budget
-    assert not TrainJob(name, 0, budget, str(folder), 2, "interleaved", PPO_TINY).is_done()
+    assert not TrainRun(spec, 0, budget, str(folder), 2, "interleaved", PPO_TINY).is_done()
 
     # The same threshold again: nothing to train, nothing rewritten.
     before = _mtimes(folder)
@@ -932,12 +935,12 @@ def test_training_stops_at_success_and_resumes_without_it(monkeypatch, tmp_path:
     def no_training(steps: int) -> None:
         raise AssertionError("train() trained again a learner that had stopped at its threshold")
 
-    assert train(spec, 0, budget, folder, _settings(PPO_TINY, stop_at_success=0.9, on_rollout=no_training)) == meta
+    assert train(_run(spec, 0, budget, folder, PPO_TINY, stop_at_success=0.9, on_rollout=no_training)) == meta
     assert _mtimes(folder) == before
 
     # Without a threshold, the whole budget: training continues from where it stopped.
     more: list[int] = []
-    full = train(spec, 0, budget, folder, _settings(PPO_TINY, on_rollout=more.append))
+    full = train(_run(spec, 0, budget, folder, PPO_TINY, on_rollout=more.append))
     assert more == [5 * rollout, 6 * rollout]
     assert full["steps"] == budget and full["stopped_at_success"] is None and "success_checks" not in full
     assert [row["steps"] for row in read_curve(files.curve)] == [rollout * (i + 1) for i in range(6)]
@@ -1022,13 +1025,13 @@ def test_allowed_failures_of_a_check() -> None:
 
 def test_a_folder_of_other_hyperparameters_or_another_learner_is_refused(tmp_path: Path) -> None:
     spec, folder = registry.learner("position-specialist"), tmp_path / "learner"
-    train(spec, 0, 256, folder, _settings(PPO_TINY))
+    train(_run(spec, 0, 256, folder, PPO_TINY))
     before = _mtimes(folder)
     other = {**PPO_TINY, "n_epochs": 2}
     with pytest.raises(ValueError, match=r"meta\.json was trained with algo_overrides .*n_epochs"):
-        train(spec, 0, 512, folder, _settings(other))
+        train(_run(spec, 0, 512, folder, other))
     with pytest.raises(ValueError, match="holds learner 'position-specialist', not 'color-specialist'"):
-        train(registry.learner("color-specialist"), 0, 512, folder, _settings(PPO_TINY))
+        train(_run(registry.learner("color-specialist"), 0, 512, folder, PPO_TINY))
     assert _mtimes(folder) == before, "a refused call must leave the saved learner alone"
 
     # A checkpoint records its configuration too: resuming it with another is refused.
@@ -1039,11 +1042,11 @@ def test_a_folder_of_other_hyperparameters_or_another_learner_is_refused(tmp_pat
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train(spec, 0, 1024, interrupted, _settings(PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
+        train(_run(spec, 0, 1024, interrupted, PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
     state = read_json(LearnerFiles(interrupted).checkpoint.state)
     assert state["learner"] == spec.name and state["algo_overrides"] == PPO_TINY
     with pytest.raises(ValueError, match=r"state\.json was trained with algo_overrides"):
-        train(spec, 0, 1024, interrupted, _settings(other))
+        train(_run(spec, 0, 1024, interrupted, other))
 
 
 def test_reptile_records_its_configuration_in_checkpoints_and_meta(tmp_path: Path) -> None:
@@ -1054,14 +1057,14 @@ def test_reptile_records_its_configuration_in_checkpoints_and_meta(tmp_path: Pat
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train(spec, 0, 2 * META_ITERATION, folder, _settings(PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
+        train(_run(spec, 0, 2 * META_ITERATION, folder, PPO_TINY, checkpoint_every=1, on_rollout=interrupt))
     state = read_json(LearnerFiles(folder).checkpoint.state)
     assert state["steps"] == META_ITERATION
     assert state["learner"] == "reptile" and state["algo_overrides"] == PPO_TINY
     assert state["hyperparameters"] == registry.hyperparameters("reptile")
     with pytest.raises(ValueError, match=r"state\.json was trained with algo_overrides"):
-        train(spec, 0, 2 * META_ITERATION, folder, _settings({**PPO_TINY, "n_epochs": 2}))
-    meta = train(spec, 0, 2 * META_ITERATION, folder, _settings(PPO_TINY))
+        train(_run(spec, 0, 2 * META_ITERATION, folder, {**PPO_TINY, "n_epochs": 2}))
+    meta = train(_run(spec, 0, 2 * META_ITERATION, folder, PPO_TINY))
     assert meta["algo_overrides"] == PPO_TINY
     # The meta-iterations run and the inner loop's episodes (k = 1), counted across the resume.
     assert (meta["steps"], meta["meta_iterations"], meta["inner_episodes"]) == (2 * META_ITERATION, 2, 1)
@@ -1094,7 +1097,7 @@ def test_meta_learner_adapts_at_test_time_with_exactly_its_meta_trained_inner_lo
     rate, from a fresh Adam."""
     spec = registry.learner(name)
     records = _recording_updates(monkeypatch)
-    train(spec, 0, iteration, tmp_path / name, _settings(PPO_TINY))  # one meta-iteration, k = 1
+    train(_run(spec, 0, iteration, tmp_path / name, PPO_TINY))  # one meta-iteration, k = 1
     inner = list(records)
     tasks_per_iteration = registry.hyperparameters(name)["meta_batch_tasks"]
     assert len(inner) == tasks_per_iteration  # one inner loop per task of the meta-batch
@@ -1187,7 +1190,7 @@ def test_fomaml_outer_loss_takes_the_initialisations_own_episodes_when_told(
     monkeypatch.setattr(fomaml, "hyperparameters", lambda name: told if name == "fomaml" else hyperparameters(name))
     seen: list[list] = []
     monkeypatch.setattr(fomaml, "outer_update", lambda model, groups, *args: seen.append(groups))
-    train(spec, 0, FOMAML_ITERATION, tmp_path / "fomaml", _settings(PPO_TINY))
+    train(_run(spec, 0, FOMAML_ITERATION, tmp_path / "fomaml", PPO_TINY))
     assert len(seen) == 1
     tasks = hp["meta_batch_tasks"]
     zero = [all(not d.any() for d in group.delta.values()) for group in seen[0]]

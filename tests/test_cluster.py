@@ -16,9 +16,11 @@ pytest.importorskip("distributed")
 
 from banana_grasp.agents.common import faults
 from banana_grasp.agents.common.layout import RunLayout
+from banana_grasp.agents.learners import registry
+from banana_grasp.agents.learners.training import TrainRun
 from banana_grasp.agents.protocol.presets import preset
 from banana_grasp.agents.run.compare import compare
-from banana_grasp.agents.run.jobs import EvalJob, TrainJob, eval_jobs, train_jobs
+from banana_grasp.agents.run.jobs import EvalJob, eval_jobs, train_jobs
 
 from timeouts import scaled
 
@@ -184,7 +186,7 @@ def test_the_cli_reports_an_unreachable_scheduler(tmp_path: Path) -> None:
 def test_jobs_pickle_for_the_cluster() -> None:
     import pickle
 
-    job = TrainJob("multi-task", 0, 512, "/somewhere", 2, "interleaved", {})
+    job = TrainRun(registry.learner("multi-task"), 0, 512, "/somewhere", 2, "interleaved", {})
     assert pickle.loads(pickle.dumps(job)) == job
     evaluation = EvalJob("rl2", 1, "/run", preset(PRESET).protocol)
     assert pickle.loads(pickle.dumps(evaluation)) == evaluation

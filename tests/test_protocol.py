@@ -23,7 +23,7 @@ from banana_grasp.agents.learners import meta_training, registry
 from banana_grasp.agents.learners import training as training_module
 from banana_grasp.agents.learners.envs import EnvSpec, EvalEnvs, PadEpisode, env_factory, make_vec
 from banana_grasp.agents.learners.ppo import FineTuner
-from banana_grasp.agents.learners.training import TrainSettings, train
+from banana_grasp.agents.learners.training import TrainRun, train
 from banana_grasp.agents.protocol.evaluation import evaluate_heldout, evaluate_train
 from banana_grasp.agents.protocol.presets import EvalProtocol, sample_tasks
 from banana_grasp.agents.report.tables import detectable
@@ -190,7 +190,7 @@ def _train_recording_envs(monkeypatch, module, name: str, seed: int, steps: int,
         return venv
 
     monkeypatch.setattr(module, "make_vec", recording)
-    train(registry.learner(name), seed, steps, folder, TrainSettings(algo_overrides=PPO_TINY))
+    train(TrainRun(registry.learner(name), seed, steps, str(folder), algo_overrides=PPO_TINY))
     return made
 
 
@@ -230,7 +230,7 @@ def _reptile_inner_loops(monkeypatch, seed: int, steps: int, folder: Path, **set
 
     monkeypatch.setattr(meta_training, "EvalEnvs", RecordingEnvs)
     monkeypatch.setattr(meta_training, "FineTuner", Recording)
-    train(registry.learner("reptile"), seed, steps, folder, TrainSettings(algo_overrides=PPO_TINY, **settings))
+    train(TrainRun(registry.learner("reptile"), seed, steps, str(folder), algo_overrides=PPO_TINY, **settings))
     return calls
 
 

@@ -23,7 +23,7 @@ from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import dagger, registry, stopping, storage
 from banana_grasp.agents.learners.envs import EnvSpec
 from banana_grasp.agents.learners.registry import LearnerSpec
-from banana_grasp.agents.learners.training import TrainSettings, train
+from banana_grasp.agents.learners.training import TrainRun, train
 
 PPO_TINY = {"n_steps": 32, "batch_size": 64, "n_epochs": 1}  # 8 envs: 256 steps per rollout
 RL2_TINY = {"minibatch_trials": 4, "n_epochs": 1}  # a rollout: 8 trials of 2 x 100 steps, 1,600 steps
@@ -86,17 +86,18 @@ def test_an_interrupted_training_resumes_bit_for_bit(tmp_path: Path, name: str) 
     budget, overrides, every, rollouts = CASES[name]
     spec = registry.learner(name)
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train(spec, 0, budget, straight, TrainSettings(algo_overrides=overrides, checkpoint_every=every))
+    train(TrainRun(spec, 0, budget, str(straight), algo_overrides=overrides, checkpoint_every=every))
 
-    stopped = TrainSettings(algo_overrides=overrides, checkpoint_every=every, on_rollout=_interrupt_after(rollouts))
+    stopped = TrainRun(spec, 0, budget, str(resumed), algo_overrides=overrides, checkpoint_every=every,
+                       on_rollout=_interrupt_after(rollouts))  # fmt: skip
     with pytest.raises(Interrupt):
-        train(spec, 0, budget, resumed, stopped)
+        train(stopped)
     state = read_json(LearnerFiles(resumed).checkpoint.state)
     assert 0 < state["steps"] < budget and not (resumed / "meta.json").exists()
     # A checkpoint is not the finished learner: the weights differ from the end's.
     checkpoint = saved_state(resumed / "checkpoint", spec)
     final_key = next(k for k in checkpoint if k.startswith("policy."))
-    train(spec, 0, budget, resumed, TrainSettings(algo_overrides=overrides, checkpoint_every=every))
+    train(TrainRun(spec, 0, budget, str(resumed), algo_overrides=overrides, checkpoint_every=every))
     assert_same_learner(resumed, straight, spec)
     assert not np.array_equal(checkpoint[final_key], saved_state(straight, spec)[final_key])
 
@@ -105,7 +106,7 @@ def test_the_comparison_can_fail(tmp_path: Path) -> None:
     """Two trainings of other seeds differ where the comparison looks (else it proves nothing)."""
     spec = registry.learner("position-specialist")
     for seed in (0, 1):
-        train(spec, seed, 256, tmp_path / str(seed), TrainSettings(algo_overrides=PPO_TINY))
+        train(TrainRun(spec, seed, 256, str(tmp_path / str(seed)), algo_overrides=PPO_TINY))
     with pytest.raises(AssertionError, match="differs from the uninterrupted one"):
         assert_same_learner(tmp_path / "0", tmp_path / "1", spec)
 
@@ -118,8 +119,8 @@ DAGGER_OVERRIDES = {"episodes_per_round": 8, "epochs": 1,
 
 
 def _dagger(folder: Path, **settings) -> dict:
-    return train(registry.learner(DAGGER), 0, 1600, folder,
-                 TrainSettings(algo_overrides=DAGGER_OVERRIDES, checkpoint_every=512, **settings))  # fmt: skip
+    return train(TrainRun(registry.learner(DAGGER), 0, 1600, str(folder), algo_overrides=DAGGER_OVERRIDES,
+                          checkpoint_every=512, **settings))  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,7 @@ def trained_run(tmp_path_factory) -> Path:
     """A run folder of the tiny preset holding its first learner, trained as compare trains it."""
     run = tmp_path_factory.mktemp("trained") / "run"
     job = train_jobs(preset(PRESET), RunLayout(run))[0]
-    assert (job.learner, job.seed) == (NAME, 0)
+    assert (job.learner.name, job.seed) == (NAME, 0)
     run_train_job(job)
     return run
 

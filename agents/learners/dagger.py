@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ from banana_grasp.agents.learners.objects import algo_settings
 from banana_grasp.agents.learners.pixels import STATE_PREFIX, AsymmetricPolicy
 from banana_grasp.agents.learners.ppo import PolicyAgent, policy_of
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
-from banana_grasp.agents.learners.training import TrainSettings, new_model
+from banana_grasp.agents.learners.training import TrainRun, new_model
 from banana_grasp.agents.learners.training import train as train_learner
 
 __all__ = [
@@ -77,18 +77,15 @@ def settings_of(learner: LearnerSpec, overrides: dict) -> tuple[dict, dict]:
     return {**hp["dagger"], **overrides}, teacher
 
 
-def train_teacher(
-    learner: LearnerSpec, seed: int, files: LearnerFiles, settings: TrainSettings, teacher: dict
-) -> tuple[dict, BaseAlgorithm, VecNormalize]:
-    """Train (or reuse) the teacher into ``files.folder / "teacher"``, on the same trials and
+def train_teacher(run: TrainRun, teacher: dict) -> tuple[dict, BaseAlgorithm, VecNormalize]:
+    """Train (or reuse) the teacher into ``run.folder``'s ``teacher`` folder, on the same trials and
     split as the learner; returns its metadata, model and normalisation."""
-    spec = teacher_spec(learner)
-    folder = files.folder / "teacher"
-    own = TrainSettings(trial_episodes=settings.trial_episodes, position_layout=settings.position_layout,
-                        checkpoint_every=settings.checkpoint_every, stop_at_success=teacher["stop_at_success"],
-                        algo_overrides=teacher.get("algo_overrides", {}), own_k=settings.own_k)  # fmt: skip
-    meta = train_learner(spec, seed, teacher["steps"], folder, own)
-    model, normalize = storage.load_model(LearnerFiles(Path(folder)), spec)
+    spec = teacher_spec(run.learner)
+    own = replace(run, learner=spec, steps=teacher["steps"], folder=str(run.files.folder / "teacher"),
+                  stop_at_success=teacher["stop_at_success"], algo_overrides=teacher.get("algo_overrides", {}),
+                  progress_bar=False, on_rollout=None)  # fmt: skip
+    meta = train_learner(own)
+    model, normalize = storage.load_model(own.files, spec)
     return meta, model, normalize
 
 
@@ -158,13 +155,12 @@ class Rounds:
     teacher's), the run's progress callback, the success check that stops the training, and
     the finished learner's files."""
 
-    def __init__(self, learner: LearnerSpec, seed: int, files: LearnerFiles, settings: TrainSettings,
-                 teacher_meta: dict) -> None:  # fmt: skip
-        self.learner, self.seed, self.files, self.settings = learner, seed, files, settings
+    def __init__(self, run: TrainRun, teacher_meta: dict) -> None:
+        self.learner, self.seed, self.files, self.run = run.learner, run.seed, run.files, run
         self.teacher_meta = teacher_meta
         self.started = time.perf_counter()
-        self.check = settings.success_check(learner, seed, files)
-        truncate_curve(files.curve, 0)
+        self.check = run.success_check()
+        truncate_curve(self.files.curve, 0)
         self.wall_before = float(teacher_meta["wall_seconds"])
         self.count, self.stopped, self.loss = 0, False, float("nan")
 
@@ -175,8 +171,8 @@ class Rounds:
         wall = self.wall_before + time.perf_counter() - self.started
         rate = float(np.mean(successes)) if successes else float("nan")
         append_curve(self.files.curve, (model.num_timesteps, rate, len(successes), round(wall, 2)))
-        if self.settings.on_rollout is not None:
-            self.settings.on_rollout(model.num_timesteps)
+        if self.run.on_rollout is not None:
+            self.run.on_rollout(model.num_timesteps)
         self.stopped = self.check is not None and self.check(model, model.num_timesteps)
         return self.stopped
 
@@ -187,28 +183,27 @@ class Rounds:
             self.check.close()
         keys = ("steps", "wall_seconds", "final_train_success", "stopped_at_success")
         teacher = {"learner": teacher_spec(self.learner).name, **{k: self.teacher_meta[k] for k in keys}}
-        return finish(self.learner, self.seed, model, self.files, self.started, self.settings.algo_overrides,
-                      stopped_at_success=self.settings.stop_at_success if self.stopped else None,
+        return finish(self.learner, self.seed, model, self.files, self.started, self.run.algo_overrides,
+                      stopped_at_success=self.run.stop_at_success if self.stopped else None,
                       teacher=teacher, dagger_rounds=self.count, last_loss=round(self.loss, 5), **extra)  # fmt: skip
 
 
-def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
+def train(run: TrainRun) -> dict:
+    learner, seed, steps = run.learner, run.seed, run.steps
     hp = hyperparameters(learner.hyperparameters)
-    dagger, teacher_settings = settings_of(learner, settings.algo_overrides)
-    teacher_meta, teacher, teacher_norm = train_teacher(learner, seed, files, settings, teacher_settings)
+    dagger, teacher_settings = settings_of(learner, run.algo_overrides)
+    teacher_meta, teacher, teacher_norm = train_teacher(run, teacher_settings)
     keys = list(teacher.observation_space.spaces)
     streams = SeedStreams(seed)
-    venv = make_vec(env_factory(learner, settings.train_tasks(learner)), streams.envs(hp["n_envs"]))
+    venv = make_vec(env_factory(learner, run.train_tasks), streams.envs(hp["n_envs"]))
     model = new_model(learner, PPO, policy_of(learner), venv, seed, None)
     normalize = model.get_vec_normalize_env()
     share_statistics(normalize, teacher_norm)
     for group in model.policy.optimizer.param_groups:
         group["lr"] = dagger["learning_rate"]
     rng = np.random.default_rng(streams.policy())
-    rounds, data = Rounds(learner, seed, files, settings, teacher_meta), _Data()
-    round_steps = (
-        dagger["episodes_per_round"] * settings.train_tasks(learner).episode_steps
-    )  # whole episodes' worth, over the envs
+    rounds, data = Rounds(run, teacher_meta), _Data()
+    round_steps = dagger["episodes_per_round"] * run.train_tasks.episode_steps  # whole episodes' worth, over the envs
     obs = normalize.reset()
     while model.num_timesteps < steps:
         successes: list[bool] = []

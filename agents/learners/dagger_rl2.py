@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from stable_baselines3.common.utils import obs_as_tensor
 
-from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners.dagger import Rounds, settings_of, share_statistics, train_teacher
 from banana_grasp.agents.learners.envs import env_factory, make_vec
@@ -28,7 +27,7 @@ from banana_grasp.agents.learners.pixels import STATE_PREFIX, PixelLSTMPolicy
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.rl2 import load_agent
 from banana_grasp.agents.learners.storage import Blueprint
-from banana_grasp.agents.learners.training import TrainSettings, new_model
+from banana_grasp.agents.learners.training import TrainRun, new_model
 from banana_grasp.agents.learners.trial_ppo import TrialPPO
 
 __all__ = ["blueprint", "load_agent", "train"]
@@ -96,12 +95,13 @@ def _play_trials(env, teacher, teacher_keys, student, teacher_acts, noise, trial
     return stacked, np.stack(columns["actions"]), np.stack(columns["values"])
 
 
-def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
-    dagger, teacher_settings = settings_of(learner, settings.algo_overrides)
-    teacher_meta, teacher, teacher_norm = train_teacher(learner, seed, files, settings, teacher_settings)
-    trial_steps = settings.trial_episodes * settings.train_tasks(learner).episode_steps
+def train(run: TrainRun) -> dict:
+    learner, seed, steps = run.learner, run.seed, run.steps
+    dagger, teacher_settings = settings_of(learner, run.algo_overrides)
+    teacher_meta, teacher, teacher_norm = train_teacher(run, teacher_settings)
+    trial_steps = run.trial_episodes * run.train_tasks.episode_steps
     streams = SeedStreams(seed)
-    factory = env_factory(learner, settings.train_tasks(learner), trial_episodes=settings.trial_episodes)
+    factory = env_factory(learner, run.train_tasks, trial_episodes=run.trial_episodes)
     if dagger["trials_per_round"] % dagger["envs"]:
         raise ValueError(
             f"trials_per_round ({dagger['trials_per_round']}) must be a multiple of envs ({dagger['envs']})"
@@ -115,7 +115,7 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
     env = model.env  # images channel-first, as the policy reads them
     teacher_keys = list(teacher.observation_space.spaces)
     rng = np.random.default_rng(streams.policy())
-    rounds, trials = Rounds(learner, seed, files, settings, teacher_meta), []
+    rounds, trials = Rounds(run, teacher_meta), []
     passes = dagger["trials_per_round"] // env.num_envs  # whole trials on every env, each pass
     while model.num_timesteps < steps:
         successes: list[bool] = []
@@ -125,4 +125,4 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
         model.num_timesteps += trial_steps * env.num_envs * passes
         if rounds.end(model, successes, _fit(model.policy, trials, dagger["updates"], dagger["batch_trials"], rng)):
             break
-    return rounds.finish(model, trial_episodes=settings.trial_episodes)
+    return rounds.finish(model, trial_episodes=run.trial_episodes)

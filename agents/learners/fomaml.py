@@ -36,11 +36,10 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners.meta_training import meta_train
 from banana_grasp.agents.learners.ppo import FineTuner, blueprint, load_agent
-from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
-from banana_grasp.agents.learners.training import TrainSettings
+from banana_grasp.agents.learners.registry import hyperparameters
+from banana_grasp.agents.learners.training import TrainRun
 from banana_grasp.envs import Task
 
 __all__ = ["blueprint", "load_agent", "train"]
@@ -110,8 +109,8 @@ def outer_update(
     policy.set_training_mode(False)
 
 
-def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
-    hp = hyperparameters(learner.hyperparameters)
+def train(run: TrainRun) -> dict:
+    hp = hyperparameters(run.learner.hyperparameters)
     outer, zero_shot = hp["outer"], bool(hp.get("zero_shot_term", False))
     generator = torch.Generator()
 
@@ -135,4 +134,4 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
         outer_update(model, groups, outer["n_epochs"], outer["minibatches"], generator)
         return successes
 
-    return meta_train(learner, seed, steps, files, settings, fomaml_step, extra_episodes=1)
+    return meta_train(run, fomaml_step, extra_episodes=1)

@@ -21,7 +21,7 @@ from banana_grasp.agents.learners.envs import EvalEnvs, PadEpisode, make_vec, ru
 from banana_grasp.agents.learners.objects import algo_settings
 from banana_grasp.agents.learners.pixels import AsymmetricPolicy
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
-from banana_grasp.agents.learners.training import TrainSettings, train_sb3
+from banana_grasp.agents.learners.training import TrainRun, train_sb3
 from banana_grasp.envs import FixedTask, Task
 
 POLICY = "MultiInputPolicy"
@@ -36,8 +36,8 @@ def policy_of(learner: LearnerSpec):
     return POLICIES[name]
 
 
-def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
-    return train_sb3(learner, seed, steps, files, settings, PPO, policy_of(learner))
+def train(run: TrainRun) -> dict:
+    return train_sb3(run, PPO, policy_of(run.learner))
 
 
 def blueprint(learner: LearnerSpec, algo_overrides: dict) -> storage.Blueprint:

@@ -3,9 +3,10 @@
 A **kind** is an algorithm: how a learner is trained, saved, loaded and adapted. Each kind
 is one module of this package with two functions,
 
-- ``train(spec, seed, steps, files, settings) -> dict`` (trained kinds only): train into
-  ``files`` (a :class:`~banana_grasp.agents.common.layout.LearnerFiles`) and return the
-  learner's metadata, as :func:`banana_grasp.agents.learners.training.train` calls it;
+- ``train(run) -> dict`` (trained kinds only): train ``run.learner`` into ``run.files`` (a
+  :class:`~banana_grasp.agents.common.layout.LearnerFiles`) as ``run`` (a
+  :class:`~banana_grasp.agents.learners.training.TrainRun`) says and return the learner's
+  metadata, as :func:`banana_grasp.agents.learners.training.train` calls it;
 - ``load_agent(spec, files, envs) -> Agent``: the agent that plays and adapts (see
   :class:`banana_grasp.agents.protocol.agent.Agent`), ``envs`` making its evaluation envs,
 - ``blueprint(spec, algo_overrides) -> storage.Blueprint`` (kinds that save a model through

@@ -15,17 +15,16 @@ from __future__ import annotations
 import torch
 from stable_baselines3 import PPO
 
-from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners.meta_training import meta_train
 from banana_grasp.agents.learners.ppo import FineTuner, blueprint, load_agent
-from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
-from banana_grasp.agents.learners.training import TrainSettings
+from banana_grasp.agents.learners.registry import hyperparameters
+from banana_grasp.agents.learners.training import TrainRun
 
 __all__ = ["blueprint", "load_agent", "train"]
 
 
-def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
-    hp = hyperparameters(learner.hyperparameters)
+def train(run: TrainRun) -> dict:
+    hp = hyperparameters(run.learner.hyperparameters)
     first_step, last_step = hp["meta_step_size"], hp.get("meta_step_size_end")
 
     def reptile_step(model: PPO, inner: FineTuner, tasks: list, seeds: list[int], k: int, done: float) -> list[bool]:
@@ -40,4 +39,4 @@ def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, sett
             })  # fmt: skip
         return inner.last_successes
 
-    return meta_train(learner, seed, steps, files, settings, reptile_step, extra_episodes=0)
+    return meta_train(run, reptile_step, extra_episodes=0)

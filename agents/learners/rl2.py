@@ -17,20 +17,19 @@ from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.envs import EvalEnvs, run_episode
 from banana_grasp.agents.learners.objects import algo_settings
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
-from banana_grasp.agents.learners.training import TrainSettings, train_sb3
+from banana_grasp.agents.learners.training import TrainRun, train_sb3
 from banana_grasp.agents.learners.trial_ppo import LSTMPolicy, TrialPPO
 from banana_grasp.envs import Task
 
 
-def train(learner: LearnerSpec, seed: int, steps: int, files: LearnerFiles, settings: TrainSettings) -> dict:
-    if settings.trial_episodes < 1:
-        raise ValueError(f"a trial needs >= 1 episode; got trial_episodes={settings.trial_episodes}")
+def train(run: TrainRun) -> dict:
+    if run.trial_episodes < 1:
+        raise ValueError(f"a trial needs >= 1 episode; got trial_episodes={run.trial_episodes}")
     # One rollout is one trial per env: n_steps is the trial's length (episodes padded to full length).
     # Derived, not an override: meta.json and checkpoints record only the caller's overrides,
     # which training.train checks a saved learner against before reusing it.
-    trial = {"n_steps": settings.trial_episodes * settings.train_tasks(learner).episode_steps}
-    return train_sb3(learner, seed, steps, files, settings, TrialPPO, LSTMPolicy, algo_kwargs=trial,
-                     trial_episodes=settings.trial_episodes)  # fmt: skip
+    trial = {"n_steps": run.trial_episodes * run.train_tasks.episode_steps}
+    return train_sb3(run, TrialPPO, LSTMPolicy, algo_kwargs=trial, trial_episodes=run.trial_episodes)
 
 
 def blueprint(learner: LearnerSpec, algo_overrides: dict) -> storage.Blueprint:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from banana_grasp.agents.common.curves import truncate_curve
-from banana_grasp.agents.common.files import read_json
+from banana_grasp.agents.common.files import read_json, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners import storage
@@ -29,6 +29,7 @@ from banana_grasp.agents.learners.checkpoints import (
     CHECKPOINT_EVERY,
     CurveAndCheckpoint,
     check_reusable,
+    checkpoint_steps,
     finish,
     restart_streams,
     resume_point,
@@ -41,42 +42,78 @@ from banana_grasp.agents.learners.stopping import SuccessCheck
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """How one learner is trained, beyond its hyperparameters."""
+class TrainRun:
+    """One learner's training, as data: what ``banana-grasp train`` and a comparison's job (in
+    any process, on a Dask worker too) hand to :func:`train`, what a kind's ``train`` reads,
+    and what :func:`train` saves beside the learner as ``run.json``."""
 
+    learner: LearnerSpec
+    seed: int
+    steps: int  # the budget, in env steps
+    folder: str
     trial_episodes: int = 2  # in-context learners: episodes per trial, k + 1
     position_layout: str = "interleaved"
-    checkpoint_every: int = CHECKPOINT_EVERY
-    progress_bar: bool = False
-    on_rollout: Callable[[int], None] | None = None  # called with the env steps after each rollout
     algo_overrides: dict[str, Any] = field(default_factory=dict)  # replace keys of the algorithm's settings
     # Stop once the deterministic policy succeeds this often on its training tasks (None: the
     # whole budget; see learners.stopping).
     stop_at_success: float | None = None
     own_k: int = 0  # the success check scores an in-context learner after this many episodes of a task
+    checkpoint_every: int = CHECKPOINT_EVERY
+    imports: tuple[str, ...] = ()  # modules that register the run's task families of one's own
+    # How the run reports, not what it trains (not saved):
+    progress_bar: bool = field(default=False, compare=False)
+    on_rollout: Callable[[int], None] | None = field(default=None, compare=False)  # called with the env steps
 
-    def success_check(self, learner: LearnerSpec, seed: int, files: LearnerFiles) -> SuccessCheck | None:
+    RECORD = "run.json"
+    UNSAVED = ("folder", "progress_bar", "on_rollout")  # the record lies in the folder
+
+    @property
+    def label(self) -> str:
+        return f"train {self.learner.name} seed {self.seed}"
+
+    @property
+    def files(self) -> LearnerFiles:
+        return LearnerFiles(Path(self.folder))
+
+    @property
+    def train_tasks(self) -> EnvSpec:
+        return EnvSpec(self.learner.variation, "train", self.position_layout)
+
+    def record(self) -> dict[str, Any]:
+        """The run as JSON data (the learner as its spec's fields), without its folder (where the
+        record is saved) and how it reports."""
+        return {f.name: asdict(self.learner) if f.name == "learner" else getattr(self, f.name)
+                for f in fields(self) if f.name not in self.UNSAVED}  # fmt: skip
+
+    def done_steps(self) -> int:
+        """Env steps already trained (a finished learner, else the last checkpoint), at most the budget."""
+        if self.is_done():
+            return self.steps
+        return min(checkpoint_steps(self.files), self.steps)
+
+    def is_done(self) -> bool:
+        return storage.is_trained_for(self.files, self.steps, self.stop_at_success)
+
+    def success_check(self) -> SuccessCheck | None:
         if self.stop_at_success is None:
             return None
-        return SuccessCheck(learner, self.train_tasks(learner), seed, self.stop_at_success, files, self.own_k)
-
-    def train_tasks(self, learner: LearnerSpec) -> EnvSpec:
-        return EnvSpec(learner.variation, "train", self.position_layout)
+        return SuccessCheck(self.learner, self.train_tasks, self.seed, self.stop_at_success, self.files, self.own_k)
 
 
-def train(learner: LearnerSpec, seed: int, steps: int, folder: Path, settings: TrainSettings | None = None) -> dict:
-    """Train (or resume, or skip) one learner into ``folder``; returns its metadata."""
-    settings = settings or TrainSettings()
+def train(run: TrainRun) -> dict:
+    """Train (or resume, or skip) one learner into ``run.folder``; returns its metadata. The
+    run's record is saved there as ``run.json`` before the kind trains."""
+    learner, files = run.learner, run.files
     # Small networks: one thread is faster than several fighting over two cores.
     torch.set_num_threads(1)
-    files = LearnerFiles(Path(folder))
     if not learner.trained:
         raise ValueError(f"learner {learner.name!r} of kind {learner.kind!r} is not trained")
-    check_reusable(files, learner, training_config(learner, settings.algo_overrides, settings.trial_episodes))
-    if storage.is_trained_for(files, steps, settings.stop_at_success):
+    check_reusable(files, learner, training_config(learner, run.algo_overrides, run.trial_episodes))
+    if storage.is_trained_for(files, run.steps, run.stop_at_success):
         return read_json(files.meta)
     files.folder.mkdir(parents=True, exist_ok=True)
-    return learner.implementation.train(learner, seed, steps, files, settings)
+    write_json_atomic(files.folder / TrainRun.RECORD, run.record())
+    return learner.implementation.train(run)
 
 
 def device_for(learner: LearnerSpec) -> str:
@@ -107,13 +144,10 @@ def new_model(
 
 
 def start_or_resume(
-    learner: LearnerSpec,
+    run: TrainRun,
     algo: type[BaseAlgorithm],
     policy: str,
     venv: VecEnv | None,
-    seed: int,
-    files: LearnerFiles,
-    settings: TrainSettings,
     make_venv: Callable[[], VecEnv] | None = None,
     algo_kwargs: dict[str, Any] | None = None,
 ) -> tuple[BaseAlgorithm, VecNormalize]:
@@ -125,8 +159,9 @@ def start_or_resume(
     no VecNormalize for its next save). A resumed model is loaded as the kind's blueprint
     makes it (``storage.load_model``), which is ``algo`` and ``policy`` with the same settings.
     ``algo_kwargs``: settings the kind derives itself (RL^2's ``n_steps``, the trial's
-    length), over ``settings.algo_overrides`` and, unlike them, not part of the saved record.
+    length), over ``run.algo_overrides`` and, unlike them, not part of the saved record.
     """
+    learner, files = run.learner, run.files
     resume = resume_point(files)
     venv = venv if venv is not None or make_venv is None else make_venv()
     if resume is not None:
@@ -136,17 +171,13 @@ def start_or_resume(
         truncate_curve(files.curve, model.num_timesteps)
         return model, normalize
     truncate_curve(files.curve, 0)
-    overrides = {**settings.algo_overrides, **(algo_kwargs or {})}
-    model = new_model(learner, algo, policy, venv, seed, files.tensorboard, **overrides)
+    overrides = {**run.algo_overrides, **(algo_kwargs or {})}
+    model = new_model(learner, algo, policy, venv, run.seed, files.tensorboard, **overrides)
     return model, model.get_vec_normalize_env()
 
 
 def train_sb3(
-    learner: LearnerSpec,
-    seed: int,
-    steps: int,
-    files: LearnerFiles,
-    settings: TrainSettings,
+    run: TrainRun,
     algo: type[BaseAlgorithm],
     policy: str,
     algo_kwargs: dict[str, Any] | None = None,
@@ -154,24 +185,25 @@ def train_sb3(
 ) -> dict:
     """Train one stable-baselines3 algorithm on the learner's training tasks, with checkpoints."""
     started = time.perf_counter()
+    learner, seed, files = run.learner, run.seed, run.files
     hp = hyperparameters(learner.hyperparameters)
-    factory = env_factory(learner, settings.train_tasks(learner), trial_episodes=settings.trial_episodes)
+    factory = env_factory(learner, run.train_tasks, trial_episodes=run.trial_episodes)
     venv = make_vec(factory, SeedStreams(seed).envs(hp["n_envs"]))
-    model, _ = start_or_resume(learner, algo, policy, venv, seed, files, settings, algo_kwargs=algo_kwargs)
+    model, _ = start_or_resume(run, algo, policy, venv, algo_kwargs=algo_kwargs)
     if model.num_timesteps > 0:  # resumed: continue as a training that made a checkpoint here did
         restart_streams(model, seed)
-    config = training_config(learner, settings.algo_overrides, settings.trial_episodes)
-    check = settings.success_check(learner, seed, files)
-    callback = CurveAndCheckpoint(files, settings.checkpoint_every, settings.on_rollout, config, check, seed)
-    remaining = steps - model.num_timesteps
+    config = training_config(learner, run.algo_overrides, run.trial_episodes)
+    check = run.success_check()
+    callback = CurveAndCheckpoint(files, run.checkpoint_every, run.on_rollout, config, check, seed)
+    remaining = run.steps - model.num_timesteps
     if remaining > 0:
         model.learn(remaining, callback=callback, reset_num_timesteps=False,
-                    progress_bar=settings.progress_bar, tb_log_name="run")  # fmt: skip
+                    progress_bar=run.progress_bar, tb_log_name="run")  # fmt: skip
     if callback.stopped_at is not None:  # learn() took one more env step, to end: not trained on
         model.num_timesteps = callback.stopped_at
     if check is not None:
         extra_meta["success_checks"] = check.checks
         check.close()
-    stopped = settings.stop_at_success if callback.stopped_at is not None else None
-    return finish(learner, seed, model, files, started, settings.algo_overrides, stopped_at_success=stopped,
+    stopped = run.stop_at_success if callback.stopped_at is not None else None
+    return finish(learner, seed, model, files, started, run.algo_overrides, stopped_at_success=stopped,
                   **extra_meta)  # fmt: skip

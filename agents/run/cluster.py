@@ -29,7 +29,8 @@ from tqdm import tqdm
 from banana_grasp.agents.common.files import package_version, sha256_bytes, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
 from banana_grasp.agents.learners.registry import KINDS
-from banana_grasp.agents.run.jobs import EvalJob, TrainJob, run_eval_job, run_train_job
+from banana_grasp.agents.learners.training import TrainRun
+from banana_grasp.agents.run.jobs import EvalJob, run_eval_job, run_train_job
 
 CONNECT_TIMEOUT = "10s"
 RETRIES = 2  # a job whose worker died is run again this many times
@@ -52,7 +53,7 @@ def write_folder(folder: Path, files: dict[str, bytes]) -> None:
         os.replace(tmp, path)
 
 
-def remote_train(job: TrainJob, files: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, str]]:
+def remote_train(job: TrainRun, files: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, str]]:
     """On a worker: train ``job`` from ``files`` (what the client has of the learner) in a
     temporary folder; returns every file of the learner, and the SHA-256 of each."""
     with tempfile.TemporaryDirectory(prefix="banana-grasp-") as tmp:
@@ -63,7 +64,7 @@ def remote_train(job: TrainJob, files: dict[str, bytes]) -> tuple[dict[str, byte
         return trained, {name: sha256_bytes(data) for name, data in trained.items()}
 
 
-def store_trained(job: TrainJob, returned: tuple[dict[str, bytes], dict[str, str]]) -> None:
+def store_trained(job: TrainRun, returned: tuple[dict[str, bytes], dict[str, str]]) -> None:
     """On the client: write a training job's files into the run folder, once every one of them
     matches the SHA-256 the worker computed (else nothing is written)."""
     files, digests = returned
@@ -150,13 +151,13 @@ def check_outside_kinds(client, kinds: set[str]) -> None:
 
 
 def run_grid_on_cluster(
-    train: list[TrainJob], evaluate: list[EvalJob], address: str, progress: bool = True, security=None
+    train: list[TrainRun], evaluate: list[EvalJob], address: str, progress: bool = True, security=None
 ) -> None:
     """Run the training jobs, then the evaluation jobs, on the Dask cluster at ``address``;
     jobs already done are skipped."""
     client = connect(address, security)
     try:
-        kinds = {job.spec.kind for job in (*train, *evaluate) if job.spec is not None}
+        kinds = {job.learner.kind for job in train} | {job.spec.kind for job in evaluate if job.spec is not None}
         check_outside_kinds(client, kinds | {module for job in (*train, *evaluate) for module in job.imports})
         pending_train = [j for j in train if not j.is_done()]
         pending_eval = [j for j in evaluate if not j.is_done()]

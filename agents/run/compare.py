@@ -1,6 +1,6 @@
 """The main job: train every learner of a preset, evaluate, film, and write the run folder.
 
-The work is a grid of independent jobs described by data (``jobs.TrainJob``,
+The work is a grid of independent jobs described by data (``training.TrainRun``,
 ``jobs.EvalJob``), run here on a local process pool. Finished jobs leave files behind, so
 a run started again skips them and loses nothing. With a scheduler address the same jobs
 go to a Dask cluster (``cluster.py``).

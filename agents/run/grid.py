@@ -8,14 +8,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_
 
 from tqdm import tqdm
 
-from banana_grasp.agents.run.jobs import EvalJob, TrainJob, run_eval_job, run_train_job
+from banana_grasp.agents.learners.training import TrainRun
+from banana_grasp.agents.run.jobs import EvalJob, run_eval_job, run_train_job
 
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-def _result(future: Future, job: TrainJob | EvalJob, pool: ProcessPoolExecutor):
+def _result(future: Future, job: TrainRun | EvalJob, pool: ProcessPoolExecutor):
     """A job's result; if it failed, let running jobs finish (and save), drop queued ones, raise."""
     try:
         return future.result()
@@ -24,7 +25,7 @@ def _result(future: Future, job: TrainJob | EvalJob, pool: ProcessPoolExecutor):
         raise RuntimeError(f"{job.label} failed: {error!r}; finished jobs are saved, run again to resume") from error
 
 
-def run_grid(train: list[TrainJob], evaluate: list[EvalJob], workers: int, progress: bool = True) -> None:
+def run_grid(train: list[TrainRun], evaluate: list[EvalJob], workers: int, progress: bool = True) -> None:
     """Run the training jobs, then the evaluation jobs, on ``workers`` processes; jobs already
     done are skipped."""
     pending_train = [j for j in train if not j.is_done()]

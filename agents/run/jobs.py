@@ -1,55 +1,22 @@
-"""The jobs of a comparison, as data: each can run in any process, and leaves files behind
+"""The jobs of a comparison, as data (a training is a ``training.TrainRun``; an evaluation an
+:class:`EvalJob`): each can run in any process, and leaves files behind
 (a learner's ``meta.json``, an evaluation's ``outcomes/*.json``, a video), so a run started
 again skips what is done."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from banana_grasp.agents.common.files import read_json, write_json_atomic
-from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
+from banana_grasp.agents.common.layout import RunLayout
 from banana_grasp.agents.families import import_modules, outside_modules
-from banana_grasp.agents.learners import storage
-from banana_grasp.agents.learners.checkpoints import CHECKPOINT_EVERY, check_reusable, checkpoint_steps, training_config
+from banana_grasp.agents.learners.checkpoints import check_reusable, training_config
 from banana_grasp.agents.learners.registry import LearnerSpec, learner
-from banana_grasp.agents.learners.training import TrainSettings, train
+from banana_grasp.agents.learners.training import TrainRun, train
 from banana_grasp.agents.protocol.evaluation import evaluate_one
 from banana_grasp.agents.protocol.presets import EvalProtocol, Preset
-
-
-@dataclass(frozen=True)
-class TrainJob:
-    learner: str
-    seed: int
-    steps: int
-    folder: str
-    trial_episodes: int
-    position_layout: str
-    algo_overrides: dict
-    stop_at_success: float | None = None
-    own_k: int = 0  # adaptation episodes before an own-task episode (in-context learners' success check)
-    checkpoint_every: int = CHECKPOINT_EVERY
-    spec: LearnerSpec | None = None  # the learner, as data (one of a learners file is unknown to the registry)
-    imports: tuple[str, ...] = ()  # modules that register the run's task families of one's own
-
-    @property
-    def label(self) -> str:
-        return f"train {self.learner} seed {self.seed}"
-
-    @property
-    def files(self) -> LearnerFiles:
-        return LearnerFiles(Path(self.folder))
-
-    def done_steps(self) -> int:
-        """Env steps already trained (a finished learner, else the last checkpoint), at most the budget."""
-        if self.is_done():
-            return self.steps
-        return min(checkpoint_steps(self.files), self.steps)
-
-    def is_done(self) -> bool:
-        return storage.is_trained_for(self.files, self.steps, self.stop_at_success)
 
 
 @dataclass(frozen=True)
@@ -73,12 +40,14 @@ class EvalJob:
         return self.path.is_file()
 
 
-def job_spec(job: TrainJob | EvalJob) -> LearnerSpec:
-    """The job's learner: the spec it carries, else the registry's learner of that name."""
+def job_spec(job: TrainRun | EvalJob) -> LearnerSpec:
+    """The job's learner: a training's spec, an evaluation's spec, else the registry's learner of that name."""
+    if isinstance(job, TrainRun):
+        return job.learner
     return job.spec if job.spec is not None else learner(job.learner)
 
 
-def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
+def train_jobs(preset: Preset, run: RunLayout) -> list[TrainRun]:
     protocol, jobs = preset.protocol, []
     for spec in preset.specs():
         if not spec.trained:
@@ -86,9 +55,9 @@ def train_jobs(preset: Preset, run: RunLayout) -> list[TrainJob]:
         overrides = preset.algo_overrides.get(spec.kind, {})
         for seed in preset.seeds:
             folder = str(run.learner(spec.name, seed).folder)
-            jobs.append(TrainJob(spec.name, seed, preset.steps_for(spec), folder, protocol.trial_episodes,
+            jobs.append(TrainRun(spec, seed, preset.steps_for(spec), folder, protocol.trial_episodes,
                                  protocol.position_layout, overrides, preset.stop_at_success, protocol.own_k,
-                                 preset.checkpoint_every, spec, outside_modules()))  # fmt: skip
+                                 preset.checkpoint_every, outside_modules()))  # fmt: skip
     return jobs
 
 
@@ -100,24 +69,18 @@ def eval_jobs(preset: Preset, run: RunLayout) -> list[EvalJob]:
     ]
 
 
-def check_saved_learners(jobs: list[TrainJob]) -> None:
+def check_saved_learners(jobs: list[TrainRun]) -> None:
     """Before any training: every learner already saved in the run folder must have been
     trained with today's hyperparameters (else it would be reused as if it had)."""
     for job in jobs:
-        spec = job_spec(job)
-        check_reusable(job.files, spec, training_config(spec, job.algo_overrides, job.trial_episodes))
+        check_reusable(job.files, job.learner, training_config(job.learner, job.algo_overrides, job.trial_episodes))
 
 
-def run_train_job(job: TrainJob, progress_queue: Any = None) -> dict:
+def run_train_job(job: TrainRun, progress_queue: Any = None) -> dict:
     import_modules(job.imports)
-    report = None
     if progress_queue is not None:
-        report = lambda steps: progress_queue.put((job.label, steps))
-    settings = TrainSettings(trial_episodes=job.trial_episodes, position_layout=job.position_layout,
-                             on_rollout=report, algo_overrides=job.algo_overrides,
-                             stop_at_success=job.stop_at_success, own_k=job.own_k,
-                             checkpoint_every=job.checkpoint_every)  # fmt: skip
-    return train(job_spec(job), job.seed, job.steps, Path(job.folder), settings)
+        job = replace(job, on_rollout=lambda steps: progress_queue.put((job.label, steps)))
+    return train(job)
 
 
 def run_eval_job(job: EvalJob) -> list[dict]:
