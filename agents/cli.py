@@ -66,7 +66,7 @@ def _train(args: argparse.Namespace) -> None:
     files = RunLayout(args.out).learner(spec.name, args.seed)
     run = TrainRun(spec, args.seed, steps, str(files.folder), protocol.trial_episodes, protocol.position_layout,
                    stop_at_success=args.stop_at_success, own_k=protocol.own_k, checkpoint_every=args.checkpoint_every,
-                   imports=outside_modules(), progress_bar=not args.quiet)  # fmt: skip
+                   imports=tuple(dict.fromkeys((*chosen.families, *outside_modules([spec.variation])))), progress_bar=not args.quiet)  # fmt: skip
     meta = train(run)
     print(f"saved {files.folder}")
     keys = ("learner", "seed", "steps", "final_train_success", "stopped_at_success", "wall_seconds")

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from banana_grasp.agents.common.layout import RunLayout
 from banana_grasp.agents.families import FAMILIES, Family, family_of, outside_modules, register, variations
 from banana_grasp.agents.protocol.presets import preset
 from banana_grasp.agents.run.compare import compare
+from banana_grasp.agents.run.jobs import eval_jobs, train_jobs
 
 import touch_family
 
@@ -49,7 +51,8 @@ def test_the_registry_names_every_family_and_its_variations() -> None:
     assert {"lift", "hidden-target", "hidden-side", "touch"} <= set(FAMILIES)
     assert family_of("both").name == "lift" and family_of("hidden-side-left").name == "hidden-side"
     assert family_of("touch") is FAMILIES["touch"] and "touch" in variations()
-    assert outside_modules() == ("touch_family",)  # the toy family's module, for spawned and Dask workers
+    # The toy family's module, for spawned and Dask workers; only where the touch family is used.
+    assert outside_modules(["touch", "both"]) == ("touch_family",) and outside_modules(["both", "hidden-side"]) == ()
     with pytest.raises(ValueError, match="unknown variation 'nope'; allowed: none, color, position"):
         family_of("nope")
 
@@ -103,3 +106,13 @@ def test_the_readme_quotes_the_toy_family() -> None:
     section = readme.split("## Adding a task family", 1)[1].split("\n## ", 1)[0]
     quoted = re.search(r"```python\n# tests/touch_family.py\n(.*?)```", section, re.DOTALL).group(1)
     assert quoted == Path(touch_family.__file__).read_text()
+
+
+def test_a_run_of_the_packages_families_imports_nothing_registered_beside_it() -> None:
+    """The touch family is registered in this process, but the tiny preset does not use it: its
+    jobs must not make every worker import ``touch_family`` (a Dask worker without it would
+    refuse the whole run)."""
+    assert "touch" in FAMILIES
+    run = RunLayout(Path("/nowhere"))
+    jobs = [*train_jobs(preset("tiny"), run), *eval_jobs(preset("tiny"), run)]
+    assert jobs and all(job.imports == () for job in jobs)

@@ -72,10 +72,11 @@ def task_sampler(variation: str, split: str, position_layout: str):
     return family.task_sampler(variation, split, position_layout)
 
 
-def outside_modules() -> tuple[str, ...]:
-    """The modules that registered the families from outside the package: a process that runs a
-    job of theirs (a spawned worker, a Dask worker) imports them first (:func:`import_modules`)."""
-    modules = (type(family).__module__ for family in FAMILIES.values())
+def outside_modules(variations) -> tuple[str, ...]:
+    """The modules from outside the package that registered the families of ``variations``: a
+    process that runs a job on them (a spawned worker, a Dask worker) imports them first
+    (:func:`import_modules`). Families registered here but not used are left out."""
+    modules = (type(family_of(variation)).__module__ for variation in variations)
     return tuple(dict.fromkeys(m for m in modules if m != "banana_grasp" and not m.startswith("banana_grasp.")))
 
 

@@ -47,8 +47,15 @@ def job_spec(job: TrainRun | EvalJob) -> LearnerSpec:
     return job.spec if job.spec is not None else learner(job.learner)
 
 
+def family_imports(preset: Preset) -> tuple[str, ...]:
+    """The modules a worker imports before a job of ``preset``: those its file names
+    (``families``), and those that registered the families of its learners and protocol."""
+    used = [preset.protocol.variation, *(spec.variation for spec in preset.specs())]
+    return tuple(dict.fromkeys((*preset.families, *outside_modules(used))))
+
+
 def train_jobs(preset: Preset, run: RunLayout) -> list[TrainRun]:
-    protocol, jobs = preset.protocol, []
+    protocol, jobs, imports = preset.protocol, [], family_imports(preset)
     for spec in preset.specs():
         if not spec.trained:
             continue
@@ -57,13 +64,13 @@ def train_jobs(preset: Preset, run: RunLayout) -> list[TrainRun]:
             folder = str(run.learner(spec.name, seed).folder)
             jobs.append(TrainRun(spec, seed, preset.steps_for(spec), folder, protocol.trial_episodes,
                                  protocol.position_layout, overrides, preset.stop_at_success, protocol.own_k,
-                                 preset.checkpoint_every, outside_modules()))  # fmt: skip
+                                 preset.checkpoint_every, imports))  # fmt: skip
     return jobs
 
 
 def eval_jobs(preset: Preset, run: RunLayout) -> list[EvalJob]:
     return [
-        EvalJob(spec.name, seed, str(run.root), preset.protocol, spec, outside_modules())
+        EvalJob(spec.name, seed, str(run.root), preset.protocol, spec, family_imports(preset))
         for spec in preset.specs()
         for seed in preset.seeds
     ]
