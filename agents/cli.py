@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from banana_grasp.agents.common.layout import RunLayout
-from banana_grasp.agents.families import outside_modules, variations
+from banana_grasp.agents.families import variations
 from banana_grasp.agents.learners.registry import learner, learners
 from banana_grasp.agents.protocol.presets import (
     EvalProtocol,
@@ -57,6 +57,7 @@ def _compare(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from banana_grasp.agents.learners.training import TrainRun, train
+    from banana_grasp.agents.run.jobs import family_imports
 
     chosen = preset_for(args.preset, None if args.learners_file else args.learner)
     chosen = with_learners_file(chosen, args.learners_file) if args.learners_file else chosen
@@ -66,7 +67,7 @@ def _train(args: argparse.Namespace) -> None:
     files = RunLayout(args.out).learner(spec.name, args.seed)
     run = TrainRun(spec, args.seed, steps, str(files.folder), protocol.trial_episodes, protocol.position_layout,
                    stop_at_success=args.stop_at_success, own_k=protocol.own_k, checkpoint_every=args.checkpoint_every,
-                   imports=tuple(dict.fromkeys((*chosen.families, *outside_modules([spec.variation])))), progress_bar=not args.quiet)  # fmt: skip
+                   imports=family_imports(chosen), progress_bar=not args.quiet)  # fmt: skip
     meta = train(run)
     print(f"saved {files.folder}")
     keys = ("learner", "seed", "steps", "final_train_success", "stopped_at_success", "wall_seconds")

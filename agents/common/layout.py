@@ -23,6 +23,7 @@ class LearnerFiles:
     LEGACY_NORMALIZE = "vecnormalize.pkl"  # the same as a pickle (banana-grasp <= 0.12): refused, converted
     META = "meta.json"
     STATE = "state.json"  # a checkpoint's step count, training configuration and SHA-256 of its files
+    TRAINING = "training.json"  # how the learner was trained (``learners.training.TrainRun``)
 
     @property
     def model(self) -> Path:
@@ -39,6 +40,10 @@ class LearnerFiles:
     @property
     def meta(self) -> Path:
         return self.folder / self.META
+
+    @property
+    def training(self) -> Path:
+        return self.folder / self.TRAINING
 
     @property
     def curve(self) -> Path:

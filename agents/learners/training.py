@@ -45,7 +45,7 @@ from banana_grasp.agents.learners.stopping import SuccessCheck
 class TrainRun:
     """One learner's training, as data: what ``banana-grasp train`` and a comparison's job (in
     any process, on a Dask worker too) hand to :func:`train`, what a kind's ``train`` reads,
-    and what :func:`train` saves beside the learner as ``run.json``."""
+    and what :func:`train` saves beside the learner as ``training.json``."""
 
     learner: LearnerSpec
     seed: int
@@ -64,7 +64,6 @@ class TrainRun:
     progress_bar: bool = field(default=False, compare=False)
     on_rollout: Callable[[int], None] | None = field(default=None, compare=False)  # called with the env steps
 
-    RECORD = "run.json"
     UNSAVED = ("folder", "progress_bar", "on_rollout")  # the record lies in the folder
 
     @property
@@ -102,17 +101,17 @@ class TrainRun:
 
 def train(run: TrainRun) -> dict:
     """Train (or resume, or skip) one learner into ``run.folder``; returns its metadata. The
-    run's record is saved there as ``run.json`` before the kind trains."""
+    run's record is saved there as ``training.json`` before the kind trains."""
     learner, files = run.learner, run.files
     # Small networks: one thread is faster than several fighting over two cores.
     torch.set_num_threads(1)
     if not learner.trained:
         raise ValueError(f"learner {learner.name!r} of kind {learner.kind!r} is not trained")
     check_reusable(files, learner, training_config(learner, run.algo_overrides, run.trial_episodes))
-    if storage.is_trained_for(files, run.steps, run.stop_at_success):
+    if run.is_done():
         return read_json(files.meta)
     files.folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(files.folder / TrainRun.RECORD, run.record())
+    write_json_atomic(files.training, run.record())
     return learner.implementation.train(run)
 
 

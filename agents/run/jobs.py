@@ -40,10 +40,8 @@ class EvalJob:
         return self.path.is_file()
 
 
-def job_spec(job: TrainRun | EvalJob) -> LearnerSpec:
-    """The job's learner: a training's spec, an evaluation's spec, else the registry's learner of that name."""
-    if isinstance(job, TrainRun):
-        return job.learner
+def job_spec(job: EvalJob) -> LearnerSpec:
+    """The evaluation's learner: the spec it carries, else the registry's learner of that name."""
     return job.spec if job.spec is not None else learner(job.learner)
 
 
