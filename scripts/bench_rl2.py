@@ -31,9 +31,9 @@ def _job(args: tuple[str, int, int, int]) -> float:
     from stable_baselines3.common.vec_env import VecNormalize
 
     from banana_grasp.agents.common.seeding import SeedStreams
+    from banana_grasp.agents.learners.algorithms.trial_ppo import TrialPPO
     from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec, normalized_keys
     from banana_grasp.agents.learners.registry import hyperparameters, learner
-    from banana_grasp.agents.learners.trial_ppo import TrialPPO
     from banana_grasp.envs import MAX_EPISODE_STEPS
 
     torch.set_num_threads(1)

@@ -25,15 +25,16 @@ from banana_grasp.agents.common.curves import read_curve
 from banana_grasp.agents.common.files import read_json, sha256_file, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
 from banana_grasp.agents.families import raw_keys
-from banana_grasp.agents.learners import fomaml, registry, stopping, storage
+from banana_grasp.agents.learners import registry, stopping, storage
+from banana_grasp.agents.learners.algorithms import fomaml
+from banana_grasp.agents.learners.algorithms.expert import ExpertAgent
+from banana_grasp.agents.learners.algorithms.ppo import FineTuner, PolicyAgent
+from banana_grasp.agents.learners.algorithms.random_policy import RandomAgent
+from banana_grasp.agents.learners.algorithms.rl2 import RL2Agent
+from banana_grasp.agents.learners.algorithms.trial_ppo import TrialPPO
 from banana_grasp.agents.learners.envs import EnvSpec, EvalEnvs, env_factory, run_episode
-from banana_grasp.agents.learners.expert import ExpertAgent
-from banana_grasp.agents.learners.ppo import FineTuner, PolicyAgent
-from banana_grasp.agents.learners.random_policy import RandomAgent
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters, load_agent
-from banana_grasp.agents.learners.rl2 import RL2Agent
 from banana_grasp.agents.learners.training import TrainRun, train
-from banana_grasp.agents.learners.trial_ppo import TrialPPO
 from banana_grasp.agents.protocol import presets
 from banana_grasp.agents.protocol.evaluation import Outcome, evaluate_heldout, evaluate_train, success_matrix
 from banana_grasp.agents.protocol.finetuning import measure_finetuning

@@ -221,7 +221,7 @@ def test_a_learner_kind_the_workers_cannot_import_is_named_before_any_job(
     # A kind of one's own, importable here (its folder on this process's path) but not on the workers.
     (tmp_path / "kinds").mkdir()
     (tmp_path / "kinds" / "only_here_kind.py").write_text(
-        "from banana_grasp.agents.learners.random_policy import load_agent  # noqa: F401\n"
+        "from banana_grasp.agents.learners.algorithms.random_policy import load_agent  # noqa: F401\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path / "kinds"))
     learners = tmp_path / "learners.yaml"

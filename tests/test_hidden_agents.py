@@ -252,8 +252,8 @@ def test_banana_attention_sees_two_bananas_not_two_slots() -> None:
     """Swapping the bananas' slots leaves the PPO features and RL^2's actions and values unchanged."""
     import torch
 
-    from banana_grasp.agents.learners.objects import BananaAttentionExtractor
-    from banana_grasp.agents.learners.trial_ppo import LSTMPolicy
+    from banana_grasp.agents.learners.algorithms.trial_ppo import LSTMPolicy
+    from banana_grasp.agents.learners.policies.objects import BananaAttentionExtractor
     from banana_grasp.envs import Trial
 
     torch.manual_seed(0)
@@ -276,7 +276,7 @@ def test_banana_attention_sees_two_bananas_not_two_slots() -> None:
 
 
 def test_banana_attention_settings_and_errors() -> None:
-    from banana_grasp.agents.learners.objects import BananaAttention, BananaAttentionExtractor, algo_settings
+    from banana_grasp.agents.learners.policies.objects import BananaAttention, BananaAttentionExtractor, algo_settings
 
     algo = registry.hyperparameters("ppo-bananas")["algo"]
     assert algo["policy_kwargs"]["features_extractor_class"] == "banana-attention"  # a name in the YAML and records

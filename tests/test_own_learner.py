@@ -72,7 +72,7 @@ BAD_FILES = {
         r"learner 'rl2' is one of the package's",
     ),
     "no budget": (
-        "frozen:\n  kind: banana_grasp.agents.learners.ppo\n  variation: color\n  role: meta\n  hyperparameters: ppo\n",
+        "frozen:\n  kind: banana_grasp.agents.learners.algorithms.ppo\n  variation: color\n  role: meta\n  hyperparameters: ppo\n",
         r"learner 'frozen' trains: give it `steps`",
     ),
     "not a mapping": ("- frozen\n", r"must map each learner's name to its fields"),

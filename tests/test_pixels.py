@@ -1,5 +1,5 @@
 """The pixel learners: what the actor may see, the augmentation and the asymmetric policy
-(agents/learners/pixels.py); the DAgger kind (agents/learners/dagger.py), its settings and a
+(agents/learners/policies/pixels.py); the DAgger kind (agents/learners/algorithms/dagger.py), its settings and a
 `pixels-tiny` run (every file of a run; nothing learns)."""
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import torch
 from gymnasium import spaces
 
 from banana_grasp.agents.common.layout import LearnerFiles, RunLayout
-from banana_grasp.agents.learners import dagger, dagger_rl2, pixels, storage
+from banana_grasp.agents.learners import storage
+from banana_grasp.agents.learners.algorithms import dagger, dagger_rl2
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory, normalized_keys
+from banana_grasp.agents.learners.policies import pixels
 from banana_grasp.agents.learners.registry import LearnerSpec, learner
 from banana_grasp.agents.learners.training import device_for
 from banana_grasp.agents.protocol.presets import preset

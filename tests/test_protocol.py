@@ -21,8 +21,8 @@ from stable_baselines3 import PPO
 from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners import meta_training, registry
 from banana_grasp.agents.learners import training as training_module
+from banana_grasp.agents.learners.algorithms.ppo import FineTuner
 from banana_grasp.agents.learners.envs import EnvSpec, EvalEnvs, PadEpisode, env_factory, make_vec
-from banana_grasp.agents.learners.ppo import FineTuner
 from banana_grasp.agents.learners.training import TrainRun, train
 from banana_grasp.agents.protocol.evaluation import evaluate_heldout, evaluate_train
 from banana_grasp.agents.protocol.presets import EvalProtocol, sample_tasks

@@ -20,7 +20,8 @@ from banana_grasp.agents.common import faults
 from banana_grasp.agents.common.curves import read_curve
 from banana_grasp.agents.common.files import read_json, write_json_atomic
 from banana_grasp.agents.common.layout import LearnerFiles
-from banana_grasp.agents.learners import dagger, registry, stopping, storage
+from banana_grasp.agents.learners import registry, stopping, storage
+from banana_grasp.agents.learners.algorithms import dagger
 from banana_grasp.agents.learners.envs import EnvSpec
 from banana_grasp.agents.learners.registry import LearnerSpec
 from banana_grasp.agents.learners.training import TrainRun, train

@@ -237,9 +237,9 @@ def test_a_kind_without_a_blueprint_loads_no_model(trained_run: Path, monkeypatc
     nothing is loaded (its pickled entries would otherwise have to be unpickled)."""
     files = RunLayout(trained_run).learner(NAME, 0)
     monkeypatch.setitem(
-        registry.KINDS, "ppo", registry.LearnerKind("ppo", "banana_grasp.agents.learners.random_policy")
+        registry.KINDS, "ppo", registry.LearnerKind("ppo", "banana_grasp.agents.learners.algorithms.random_policy")
     )
-    with pytest.raises(ValueError, match=r"learner kind 'ppo' \(banana_grasp.agents.learners.random_policy\) has no "
+    with pytest.raises(ValueError, match=r"learner kind 'ppo' \(banana_grasp.agents.learners.algorithms.random_policy\) has no "
                        r"blueprint"):  # fmt: skip
         storage.load_model(files, registry.learner(NAME))
 

@@ -1,4 +1,4 @@
-"""Tests of TrialPPO, RL^2's recurrent PPO over fixed-length trials (``learners.trial_ppo``).
+"""Tests of TrialPPO, RL^2's recurrent PPO over fixed-length trials (``learners.algorithms.trial_ppo``).
 
 A stub env with episodes of 10 steps stands in for the banana env, so each test takes well
 under a second: trials of 2 episodes (``Trial(PadEpisode(...))``, as ``envs.env_factory``
@@ -20,8 +20,8 @@ from gymnasium import spaces
 from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from banana_grasp.agents.learners.algorithms.trial_ppo import TrialBatch, TrialPPO
 from banana_grasp.agents.learners.envs import PadEpisode
-from banana_grasp.agents.learners.trial_ppo import TrialBatch, TrialPPO
 from banana_grasp.envs import Trial
 
 from timeouts import scaled

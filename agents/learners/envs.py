@@ -11,7 +11,7 @@ from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor
 
 from banana_grasp.agents.families import family_of, raw_keys
-from banana_grasp.agents.learners.pixels import PIXEL_KWARGS, STATE_PREFIX, PrivilegedState
+from banana_grasp.agents.learners.policies.pixels import PIXEL_KWARGS, STATE_PREFIX, PrivilegedState
 from banana_grasp.agents.learners.registry import LearnerSpec
 from banana_grasp.envs import FixedTask, Greyscale, Task, Trial
 

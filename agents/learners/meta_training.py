@@ -13,9 +13,9 @@ from stable_baselines3 import PPO
 from banana_grasp.agents.common.curves import append_curve, last_wall_seconds
 from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.families import task_sampler
+from banana_grasp.agents.learners.algorithms.ppo import POLICY, FineTuner
 from banana_grasp.agents.learners.checkpoints import finish, save_checkpoint, training_config
 from banana_grasp.agents.learners.envs import EvalEnvs, env_factory, make_vec
-from banana_grasp.agents.learners.ppo import POLICY, FineTuner
 from banana_grasp.agents.learners.registry import hyperparameters
 from banana_grasp.agents.learners.training import TrainRun, start_or_resume
 

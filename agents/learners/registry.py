@@ -1,7 +1,7 @@
 """The learner kinds, and the learners of the comparison (typed views of ``config/*.yaml``).
 
 A **kind** is an algorithm: how a learner is trained, saved, loaded and adapted. Each kind
-is one module of this package with two functions,
+is one module of :mod:`banana_grasp.agents.learners.algorithms` with two functions,
 
 - ``train(run) -> dict`` (trained kinds only): train ``run.learner`` into ``run.files`` (a
   :class:`~banana_grasp.agents.common.layout.LearnerFiles`) as ``run`` (a
@@ -50,14 +50,16 @@ class LearnerKind:
 KINDS: dict[str, LearnerKind] = {
     kind.name: kind
     for kind in (
-        LearnerKind("ppo", "banana_grasp.agents.learners.ppo"),
-        LearnerKind("rl2", "banana_grasp.agents.learners.rl2", in_context=True),
-        LearnerKind("reptile", "banana_grasp.agents.learners.reptile"),
-        LearnerKind("fomaml", "banana_grasp.agents.learners.fomaml"),
-        LearnerKind("dagger", "banana_grasp.agents.learners.dagger", pixels_only=True),
-        LearnerKind("dagger-rl2", "banana_grasp.agents.learners.dagger_rl2", in_context=True, pixels_only=True),
-        LearnerKind("random", "banana_grasp.agents.learners.random_policy", trained=False),
-        LearnerKind("expert", "banana_grasp.agents.learners.expert", trained=False),
+        LearnerKind("ppo", "banana_grasp.agents.learners.algorithms.ppo"),
+        LearnerKind("rl2", "banana_grasp.agents.learners.algorithms.rl2", in_context=True),
+        LearnerKind("reptile", "banana_grasp.agents.learners.algorithms.reptile"),
+        LearnerKind("fomaml", "banana_grasp.agents.learners.algorithms.fomaml"),
+        LearnerKind("dagger", "banana_grasp.agents.learners.algorithms.dagger", pixels_only=True),
+        LearnerKind(
+            "dagger-rl2", "banana_grasp.agents.learners.algorithms.dagger_rl2", in_context=True, pixels_only=True
+        ),
+        LearnerKind("random", "banana_grasp.agents.learners.algorithms.random_policy", trained=False),
+        LearnerKind("expert", "banana_grasp.agents.learners.algorithms.expert", trained=False),
     )
 }
 ROLES = ("single-task", "multi-task", "meta", "reference")
@@ -98,7 +100,7 @@ class LearnerSpec:
     role: str
     greyscale: bool = False
     # state: the env's state observation; pixels: 64x64 front-camera images and the gripper's
-    # proprioception (learners/pixels.py), with the privileged state under state_* keys for
+    # proprioception (learners/policies/pixels.py), with the privileged state under state_* keys for
     # a critic or a teacher, never for the actor.
     observation: str = "state"
     hyperparameters: str | None = None

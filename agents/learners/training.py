@@ -36,7 +36,7 @@ from banana_grasp.agents.learners.checkpoints import (
     training_config,
 )
 from banana_grasp.agents.learners.envs import EnvSpec, env_factory, make_vec, normalized_keys
-from banana_grasp.agents.learners.objects import algo_settings
+from banana_grasp.agents.learners.policies.objects import algo_settings
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.stopping import SuccessCheck
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from banana_grasp.agents.common.layout import LearnerFiles
+from banana_grasp.agents.learners.algorithms.ppo import PolicyAgent
 from banana_grasp.agents.learners.envs import EvalEnvs, run_episode
-from banana_grasp.agents.learners.ppo import PolicyAgent
 from banana_grasp.agents.learners.registry import LearnerSpec
 from banana_grasp.agents.protocol.evaluation import episode_seed
 from banana_grasp.agents.protocol.presets import EvalProtocol

@@ -8,7 +8,7 @@ Entered as a meta-learner, it is a control that can gain nothing from adaptation
 
 from __future__ import annotations
 
-from banana_grasp.agents.learners.ppo import PolicyAgent, blueprint, train
+from banana_grasp.agents.learners.algorithms.ppo import PolicyAgent, blueprint, train
 
 __all__ = ["blueprint", "load_agent", "train"]
 

@@ -36,8 +36,8 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
+from banana_grasp.agents.learners.algorithms.ppo import FineTuner, blueprint, load_agent
 from banana_grasp.agents.learners.meta_training import meta_train
-from banana_grasp.agents.learners.ppo import FineTuner, blueprint, load_agent
 from banana_grasp.agents.learners.registry import hyperparameters
 from banana_grasp.agents.learners.training import TrainRun
 from banana_grasp.envs import Task

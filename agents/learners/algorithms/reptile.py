@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from stable_baselines3 import PPO
 
+from banana_grasp.agents.learners.algorithms.ppo import FineTuner, blueprint, load_agent
 from banana_grasp.agents.learners.meta_training import meta_train
-from banana_grasp.agents.learners.ppo import FineTuner, blueprint, load_agent
 from banana_grasp.agents.learners.registry import hyperparameters
 from banana_grasp.agents.learners.training import TrainRun
 

@@ -18,8 +18,8 @@ from banana_grasp.agents.common.files import read_json
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
 from banana_grasp.agents.learners.envs import EvalEnvs, PadEpisode, make_vec, run_episode
-from banana_grasp.agents.learners.objects import algo_settings
-from banana_grasp.agents.learners.pixels import AsymmetricPolicy
+from banana_grasp.agents.learners.policies.objects import algo_settings
+from banana_grasp.agents.learners.policies.pixels import AsymmetricPolicy
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainRun, train_sb3
 from banana_grasp.envs import FixedTask, Task

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+from banana_grasp.agents.learners.algorithms.reference import ReferenceAgent
 from banana_grasp.agents.learners.envs import EvalEnvs
-from banana_grasp.agents.learners.reference import ReferenceAgent
 from banana_grasp.agents.learners.registry import LearnerSpec
 
 

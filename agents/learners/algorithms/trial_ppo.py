@@ -30,7 +30,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch import nn
 from torch.distributions import Normal
 
-from banana_grasp.agents.learners.objects import BananaAttention
+from banana_grasp.agents.learners.policies.objects import BananaAttention
 
 
 def mlp(n_in: int, widths: list[int], n_out: int, out_gain: float) -> nn.Sequential:
@@ -49,7 +49,7 @@ def mlp(n_in: int, widths: list[int], n_out: int, out_gain: float) -> nn.Sequent
 class LSTMPolicy(BasePolicy):
     """An LSTM over the flattened observation; actor and critic MLPs read the observation and
     the LSTM's output (so the memory adds to what a feed-forward policy sees). With
-    ``banana_attention`` (the hidden-target family, ``learners.objects``) the LSTM reads the
+    ``banana_attention`` (the hidden-target family, ``learners.policies.objects``) the LSTM reads the
     features that are not one banana's and a summary of the two that cannot tell their slots
     apart, and the actor and critic read the attended banana's code, those features and the
     memory: the policy sees two bananas, not two slots.
@@ -76,7 +76,7 @@ class LSTMPolicy(BasePolicy):
         self.banana_attention = banana_attention
         obs_dim = sum(int(np.prod(observation_space[key].shape)) for key in self.keys)
         n_actions = int(np.prod(action_space.shape))
-        if banana_attention:  # the hidden-target family's two bananas as objects (learners.objects)
+        if banana_attention:  # the hidden-target family's two bananas as objects (learners.policies.objects)
             self.attention = BananaAttention(observation_space, memory=hidden_size)
             sizes = (self.attention.memory_features, self.attention.features + hidden_size)
         else:

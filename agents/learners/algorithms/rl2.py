@@ -14,11 +14,11 @@ from stable_baselines3.common.utils import set_random_seed
 from banana_grasp.agents.common.files import read_json
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.learners import storage
+from banana_grasp.agents.learners.algorithms.trial_ppo import LSTMPolicy, TrialPPO
 from banana_grasp.agents.learners.envs import EvalEnvs, run_episode
-from banana_grasp.agents.learners.objects import algo_settings
+from banana_grasp.agents.learners.policies.objects import algo_settings
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainRun, train_sb3
-from banana_grasp.agents.learners.trial_ppo import LSTMPolicy, TrialPPO
 from banana_grasp.envs import Task
 
 

@@ -1,6 +1,6 @@
 """A pixel RL^2 learner distilled from a state RL^2 learner (DAgger over whole trials).
 
-As ``learners/dagger.py``, for a learner that adapts in context: the teacher is a state
+As ``learners/algorithms/dagger.py``, for a learner that adapts in context: the teacher is a state
 learner of kind ``rl2`` on the same variation, trained on the same trials (k + 1 episodes of
 one task); the student is RL^2's recurrent policy on pixels (``pixels.PixelLSTMPolicy``). In
 each round every env plays whole trials; the teacher's memory follows the trajectory the
@@ -20,15 +20,15 @@ import torch
 from stable_baselines3.common.utils import obs_as_tensor
 
 from banana_grasp.agents.common.seeding import SeedStreams
-from banana_grasp.agents.learners.dagger import Rounds, settings_of, share_statistics, train_teacher
+from banana_grasp.agents.learners.algorithms.dagger import Rounds, settings_of, share_statistics, train_teacher
+from banana_grasp.agents.learners.algorithms.rl2 import load_agent
+from banana_grasp.agents.learners.algorithms.trial_ppo import TrialPPO
 from banana_grasp.agents.learners.envs import env_factory, make_vec
-from banana_grasp.agents.learners.objects import algo_settings
-from banana_grasp.agents.learners.pixels import STATE_PREFIX, PixelLSTMPolicy
+from banana_grasp.agents.learners.policies.objects import algo_settings
+from banana_grasp.agents.learners.policies.pixels import STATE_PREFIX, PixelLSTMPolicy
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
-from banana_grasp.agents.learners.rl2 import load_agent
 from banana_grasp.agents.learners.storage import Blueprint
 from banana_grasp.agents.learners.training import TrainRun, new_model
-from banana_grasp.agents.learners.trial_ppo import TrialPPO
 
 __all__ = ["blueprint", "load_agent", "train"]
 

@@ -36,11 +36,11 @@ from banana_grasp.agents.common.curves import append_curve, truncate_curve
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.common.seeding import SeedStreams
 from banana_grasp.agents.learners import storage
+from banana_grasp.agents.learners.algorithms.ppo import PolicyAgent, policy_of
 from banana_grasp.agents.learners.checkpoints import finish
 from banana_grasp.agents.learners.envs import EvalEnvs, env_factory, make_vec
-from banana_grasp.agents.learners.objects import algo_settings
-from banana_grasp.agents.learners.pixels import STATE_PREFIX, AsymmetricPolicy
-from banana_grasp.agents.learners.ppo import PolicyAgent, policy_of
+from banana_grasp.agents.learners.policies.objects import algo_settings
+from banana_grasp.agents.learners.policies.pixels import STATE_PREFIX, AsymmetricPolicy
 from banana_grasp.agents.learners.registry import LearnerSpec, hyperparameters
 from banana_grasp.agents.learners.training import TrainRun, new_model
 from banana_grasp.agents.learners.training import train as train_learner

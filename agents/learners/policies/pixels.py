@@ -11,7 +11,7 @@ Both methods measured (docs/notes/029-pixel-learners-dagger.md) use
 :class:`AsymmetricPolicy`, stable-baselines3's actor-critic with the actor on pixels and
 proprioception (random shifts of the images while training) and the critic on the state:
 trained by PPO end to end (the learner ``pixel-position-specialist-ppo``, set ``ppo-pixels``),
-or distilled from a state learner by DAgger (``learners/dagger.py``, the kind the presets use).
+or distilled from a state learner by DAgger (``learners/algorithms/dagger.py``, the kind the presets use).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from stable_baselines3.common.policies import BasePolicy, MultiInputActorCriticP
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from banana_grasp.agents.learners.trial_ppo import LSTMPolicy, mlp
+from banana_grasp.agents.learners.algorithms.trial_ppo import LSTMPolicy, mlp
 from banana_grasp.envs import Greyscale
 
 PIXEL_SIZE = 64
