@@ -23,7 +23,7 @@ from banana_grasp.agents.protocol.presets import (
     preset_names,
     with_learners_file,
 )
-from banana_grasp.envs import POSITION_LAYOUTS, SPLITS
+from banana_grasp.envs import LIFT_SPLITS, POSITION_LAYOUTS
 
 PROTOCOL_FLAGS = {  # protocol field -> help
     "k": "adaptation budgets: episodes of a task before it is evaluated (0 = zero-shot; render films the largest)",
@@ -35,7 +35,7 @@ PROTOCOL_FLAGS = {  # protocol field -> help
     "position_layout": "position split",
     "task_seed": "seed that draws the task lists",
 }
-CHOICES = {"variation": variations(), "split": SPLITS, "position_layout": POSITION_LAYOUTS}
+CHOICES = {"variation": variations(), "split": LIFT_SPLITS, "position_layout": POSITION_LAYOUTS}
 
 
 def _protocol(args: argparse.Namespace, chosen: Preset) -> EvalProtocol:

@@ -41,7 +41,7 @@ from banana_grasp.envs.gripper import RobotSettings
 from banana_grasp.envs.hidden_side import HiddenSideEnv, HiddenSideTask, hidden_side_space
 from banana_grasp.envs.hidden_target import HiddenTargetEnv
 from banana_grasp.envs.hidden_target_tasks import HiddenTargetScene, HiddenTargetTask, hidden_target_space
-from banana_grasp.envs.tasks import POSITION_LAYOUTS, SPLITS, VARIATIONS, Task, task_distribution
+from banana_grasp.envs.tasks import LIFT_SPLITS, POSITION_LAYOUTS, SPLITS, VARIATIONS, Task, task_distribution
 from banana_grasp.envs.wrappers import FixedTask, Greyscale, Trial
 
 MAX_EPISODE_STEPS = 100
@@ -56,6 +56,15 @@ ENV_IDS: dict[str, tuple[str, str]] = {
     "BananaGrasp/Lift-Color-HeldOut-v3": ("color", "heldout"),
     "BananaGrasp/Lift-Position-HeldOut-v3": ("position", "heldout"),
     "BananaGrasp/Lift-HeldOut-v3": ("both", "heldout"),
+}
+
+
+# The generalisation matrix's two cells that hold out one factor (banana-grasp 0.15.0): both
+# factors vary, held-out colours at training positions and the reverse. Added at v3, the lift
+# ids' version; the train and held-out cells are Lift-Both-v3 and Lift-HeldOut-v3.
+CELL_ENV_IDS: dict[str, tuple[str, str]] = {
+    "BananaGrasp/Lift-NewColor-v3": ("both", "new-color"),
+    "BananaGrasp/Lift-NewPosition-v3": ("both", "new-position"),
 }
 
 
@@ -75,9 +84,9 @@ _UNBOUNDED = {"gripper_bounds": False}
 _V1_PHYSICS = {**_UNBOUNDED, "timestep": 0.002, "frame_skip": 20}
 _VERSION_KWARGS = {"v3": {}, "v2": _UNBOUNDED, "v1": _V1_PHYSICS, "v0": {**_V1_PHYSICS, "grasp_on_table": True}}
 VERSIONS = tuple(_VERSION_KWARGS)
-_IDS_BY_VERSION = {"v3": ENV_IDS, "v2": V2_ENV_IDS, "v1": V1_ENV_IDS, "v0": V0_ENV_IDS}
+_IDS_BY_VERSION = {"v3": ENV_IDS | CELL_ENV_IDS, "v2": V2_ENV_IDS, "v1": V1_ENV_IDS, "v0": V0_ENV_IDS}
 
-for _env_id, (_variation, _split) in (ENV_IDS | V2_ENV_IDS | V1_ENV_IDS | V0_ENV_IDS).items():
+for _env_id, (_variation, _split) in (ENV_IDS | CELL_ENV_IDS | V2_ENV_IDS | V1_ENV_IDS | V0_ENV_IDS).items():
     if _env_id not in registry:
         register(
             id=_env_id,
@@ -137,7 +146,7 @@ def env_id(variation: str, split: str, version: str = "v3") -> str:
     """
     for name, value, allowed in (
         ("variation", variation, VARIATIONS),
-        ("split", split, SPLITS),
+        ("split", split, LIFT_SPLITS),
         ("version", version, VERSIONS),
     ):
         if value not in allowed:
@@ -153,10 +162,12 @@ def env_id(variation: str, split: str, version: str = "v3") -> str:
 
 
 __all__ = [
+    "CELL_ENV_IDS",
     "ENV_IDS",
     "HIDDEN_SIDE_EPISODE_STEPS",
     "HIDDEN_SIDE_IDS",
     "HIDDEN_TARGET_IDS",
+    "LIFT_SPLITS",
     "MAX_EPISODE_STEPS",
     "POSITION_LAYOUTS",
     "SPLITS",

@@ -86,7 +86,7 @@ class BananaGraspEnv(TaskFamilyEnv):
     | argument | default | meaning |
     |---|---|---|
     | `variation` | `"none"` | `none`, `color`, `position`, `both`, `color-or-position` |
-    | `split` | `"train"` | `train` or `heldout` space for the varying factors |
+    | `split` | `"train"` | the spaces of the varying factors: `train`, `heldout`, `new-color` (held-out colours, training positions) or `new-position` (training colours, held-out positions) |
     | `position_layout` | `"interleaved"` | `interleaved` or `extrapolate` position split |
     | `obs_mode` | `"state"` | `state` or `pixels` |
     | `pixel_size` | `64` | side of the square pixel observation |
@@ -138,6 +138,9 @@ class BananaGraspEnv(TaskFamilyEnv):
     rollouts (tests/golden) replay float for float, frames byte for byte. It adds
     `target_observation()` and `banana_observation("banana")` (for the scripted expert, the
     state observation's format, as the hidden-target env's).
+    banana-grasp 0.15.0 adds the splits `new-color` and `new-position` and their ids
+    `BananaGrasp/Lift-NewColor-v3` and `BananaGrasp/Lift-NewPosition-v3` (variation `both`):
+    the generalisation matrix's cells that hold out one factor. No existing id changes.
     """
 
     def __init__(

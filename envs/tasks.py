@@ -33,6 +33,16 @@ VALUE = (0.6, 1.0)
 
 VARIATIONS = ("none", "color", "position", "both", "color-or-position")
 SPLITS = ("train", "heldout")
+# The lift env's splits: each names the space of (colour, position) it draws from. Beyond train
+# and heldout, two hold out one factor only, the cells of the generalisation matrix: held-out
+# colours at training positions, and training colours at held-out positions.
+FACTOR_SPLITS: dict[str, tuple[str, str]] = {
+    "train": ("train", "train"),
+    "heldout": ("heldout", "heldout"),
+    "new-color": ("heldout", "train"),
+    "new-position": ("train", "heldout"),
+}
+LIFT_SPLITS = tuple(FACTOR_SPLITS)
 POSITION_LAYOUTS = ("interleaved", "extrapolate")
 
 
@@ -226,13 +236,14 @@ def check_name(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def task_distribution(variation: str, split: str = "train", position_layout: str = "interleaved") -> TaskDistribution:
     """The distribution of tasks for a variation and split; raises ValueError on unknown names."""
     check_name("variation", variation, VARIATIONS)
-    check_name("split", split, SPLITS)
+    check_name("split", split, LIFT_SPLITS)
     check_name("position layout", position_layout, POSITION_LAYOUTS)
     components = _POOLS.get(variation, (variation,))
+    color_split, position_split = FACTOR_SPLITS[split]
     parts = []
     for component in components:
         color_varies, position_varies = _VARIES[component]
-        color = COLOR_SPACES[split] if color_varies else FIXED_COLOR
-        pose = POSITION_SPACES[position_layout][split] if position_varies else FIXED_POSE
+        color = COLOR_SPACES[color_split] if color_varies else FIXED_COLOR
+        pose = POSITION_SPACES[position_layout][position_split] if position_varies else FIXED_POSE
         parts.append((color, pose))
     return TaskDistribution(variation, split, position_layout, tuple(parts))

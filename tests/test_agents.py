@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import itertools
 import shutil
+import tempfile
 import time
 import zipfile
 from importlib import metadata, resources
@@ -300,7 +301,7 @@ def test_vecnormalize_floors_the_std_of_each_feature(trained, heldout_tasks, nam
 # --------------------------------------------------------------- adaptation
 
 
-def test_policy_agent_adapts_by_finetuning_and_resets(trained, heldout_tasks) -> None:
+def test_policy_agent_adapts_by_finetuning_and_resets(trained, heldout_tasks, tmp_path, monkeypatch) -> None:
     files = LearnerFiles(trained["position-specialist"][0])
     agent = load_agent(registry.learner("position-specialist"), files, HELDOUT)
     assert isinstance(agent, PolicyAgent)
@@ -314,11 +315,26 @@ def test_policy_agent_adapts_by_finetuning_and_resets(trained, heldout_tasks) ->
     agent.adapt(task, 1, seed=7)
     adapted = _weights(agent.model.policy)
     assert not _same_weights(adapted, saved), "k=1 fine-tuning changed no weight"
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # stable-baselines3's default log folder
     agent.adapt(task, 1, seed=7)  # from the trained weights again, same seed: same result
     assert _same_weights(_weights(agent.model.policy), adapted)
+    assert not list(tmp_path.glob("SB3-*")), "fine-tuning left a log folder in the temporary folder"
 
     agent.reset()
     assert _same_weights(_weights(agent.model.policy), saved), "reset() must restore the trained weights"
+
+    # The adaptation menu's settings (hyperparams.yaml: adaptation_menu): no update, or others.
+    agent.use_adaptation(None)
+    agent.adapt(task, 1, seed=7)
+    assert _same_weights(_weights(agent.model.policy), saved), "no update must change no weight"
+    agent.use_adaptation({"learning_rate": 1.0e-4})
+    agent.adapt(task, 1, seed=7)
+    gentle = _weights(agent.model.policy)
+    assert not _same_weights(gentle, saved) and not _same_weights(gentle, adapted)
+    agent.use_adaptation({})  # finetune as it is
+    agent.adapt(task, 1, seed=7)
+    assert _same_weights(_weights(agent.model.policy), adapted)
+    agent.reset()
 
     success, frames = agent.rollout(task, seed=1)
     assert isinstance(success, bool) and frames == []

@@ -29,6 +29,7 @@ from banana_grasp.agents.common import faults
 from banana_grasp.agents.common.files import package_version
 from banana_grasp.agents.common.layout import RunLayout
 from banana_grasp.agents.learners import registry
+from banana_grasp.agents.learners.registry import adaptation_menu
 from banana_grasp.agents.protocol.presets import Suite, preset
 from banana_grasp.agents.report import write_suite_report
 from banana_grasp.agents.run.compare import compare
@@ -104,6 +105,7 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
         "plots/success.png",
         "plots/curves.png",
         "plots/adaptation.png",
+        "plots/generalisation.png",
         "videos/heldout_task0.mp4",
     ):
         assert image in report
@@ -127,12 +129,26 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
         row = results["learners"][spec.name]
         if spec.trained:
             _check_estimate(row["train_success"], f"{spec.name} train")
+            # Baselines choose their adaptation on validation tasks; meta-learners adapt as they learned.
+            choice = row["adaptation"]
+            if spec.role in ("single-task", "multi-task"):
+                assert set(choice["chosen"]) == {str(s) for s in chosen.seeds}
+                assert set(choice["chosen"].values()) <= set(choice["validation"]) == set(adaptation_menu())
+            else:
+                assert choice == {"chosen": None, "validation": None}
+            # The generalisation matrix: four cells, zero-shot and after the headline k, the held-out
+            # cell being the evaluation tasks themselves.
+            matrix = row["generalisation"]
+            assert list(matrix) == ["seen", "new_position", "new_color", "new_both"]
+            assert all(sorted(cell) == sorted({"0", ks[-1]}) for cell in matrix.values())
+            assert matrix["new_both"] == {k: row["heldout_success"][k] for k in ("0", ks[-1])}
             metas = results["train_meta"][spec.name]
             assert [m["seed"] for m in metas] == list(chosen.seeds)
             assert all(m["steps"] >= chosen.steps_for(spec) for m in metas)
         else:
             assert spec.name in ("random", "expert")
             assert row["train_success"] is None
+            assert "generalisation" not in row and "adaptation" not in row
         assert sorted(row["heldout_success"]) == sorted(ks)
         for k in ks:
             _check_estimate(row["heldout_success"][k], f"{spec.name} after k={k}")
@@ -169,18 +185,29 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     # results.csv: one row per (learner, seed, phase, k, task, episode), as many as the preset implies.
     with open(run / "results.csv") as file:
         rows = list(csv.DictReader(file))
-    assert list(rows[0]) == ["learner", "seed", "phase", "k", "task", "episode", "success"]
-    keys = Counter((r["learner"], r["seed"], r["phase"], r["k"], r["task"], r["episode"]) for r in rows)
+    # The adaptation column names the setting a baseline followed (a validation row: the one it tried).
+    assert list(rows[0]) == ["learner", "seed", "phase", "k", "task", "episode", "success", "adaptation"]
+    keys = Counter(
+        (r["learner"], r["seed"], r["phase"], r["k"], r["task"], r["episode"], r["adaptation"]) for r in rows
+    )
     assert max(keys.values()) == 1, "duplicate rows in results.csv"
     heldout = protocol.heldout_tasks * protocol.eval_episodes * len(ks)
-    expected = sum(
-        len(chosen.seeds) * (heldout + (protocol.train_tasks if spec.trained else 0)) for spec in learner_specs
+    choosers = [s for s in learner_specs if s.role in ("single-task", "multi-task")]
+    validation = len(adaptation_menu()) * protocol.validation_tasks
+    cells = protocol.matrix_tasks * 3 * 2  # the matrix's cells beyond the held-out tasks', k = 0 and the headline
+    trained = protocol.train_tasks + cells
+    expected = (
+        sum(len(chosen.seeds) * (heldout + (trained if spec.trained else 0)) for spec in learner_specs)
+        + len(chosen.seeds) * len(choosers) * validation
     )
-    assert len(rows) == expected
+    assert len(rows) == expected and choosers and validation and cells
     assert {r["success"] for r in rows} <= {"0", "1"}
     assert {(r["phase"], r["k"]) for r in rows if r["learner"] == "expert"} == {("heldout", k) for k in ks}
     assert {r["k"] for r in rows if r["phase"] == "train"} == {"0"}
-    assert {r["phase"] for r in rows} == {"train", "heldout"}
+    assert {r["k"] for r in rows if r["phase"] == "validation"} == {ks[-1]}  # at the headline k
+    assert {r["phase"] for r in rows} == {"train", "heldout", "validation", "seen", "new_color", "new_position"}
+    assert {r["learner"] for r in rows if r["phase"] == "seen"} == {s.name for s in learner_specs if s.trained}
+    assert {r["learner"] for r in rows if r["adaptation"]} == {s.name for s in choosers}
     # The summary is the mean of these rows (equal weight per seed and task here).
     for spec in learner_specs:
         row = results["learners"][spec.name]
@@ -194,7 +221,7 @@ def test_compare_writes_every_file_of_a_run(tiny_run: Path) -> None:
     for k in ks:
         assert results["learners"]["expert"]["heldout_success"][k]["mean"] == 1.0, "the expert fails held-out tasks"
 
-    for name in ("success", "curves", "adaptation"):
+    for name in ("success", "curves", "adaptation", "generalisation"):
         path = run / "plots" / f"{name}.png"
         assert path.read_bytes()[:8] == PNG_MAGIC, f"{path} is not a PNG"
         assert path.stat().st_size > 5000

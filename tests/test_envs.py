@@ -29,6 +29,7 @@ from test_tasks import check_task  # the documented task layout, restated indepe
 
 from banana_grasp import envs  # envs.env_id: tests name their parameter env_id
 from banana_grasp.envs import (
+    CELL_ENV_IDS,
     ENV_IDS,
     MAX_EPISODE_STEPS,
     V0_ENV_IDS,
@@ -42,13 +43,14 @@ from banana_grasp.envs import (
     Trial,
 )
 from banana_grasp.envs.expert import banana_yaw
-from banana_grasp.envs.tasks import CENTRE_POSE, COLOR_SPACES, POSITION_SPACES, YELLOW
+from banana_grasp.envs.tasks import CENTRE_POSE, COLOR_SPACES, FACTOR_SPLITS, POSITION_SPACES, YELLOW
 from banana_grasp.envs.wrappers import LUMA
 
 from timeouts import scaled
 
 REPO = Path(__file__).resolve().parents[1]
-IDS = list(ENV_IDS)
+V3_IDS = ENV_IDS | CELL_ENV_IDS  # the current ids: the lift ids and the matrix's one-factor cells
+IDS = list(V3_IDS)
 OTHER_SPLIT = {"train": "heldout", "heldout": "train"}
 STATE_KEYS = (
     "gripper_pos", "gripper_yaw", "finger_opening", "finger_contact",
@@ -63,11 +65,11 @@ HOME = (0.0, 0.0, 0.15)  # metres, the gripper's documented start before noise
 
 
 def variation_of(env_id: str) -> str:
-    return ENV_IDS[env_id][0]
+    return V3_IDS[env_id][0]
 
 
 def split_of(env_id: str) -> str:
-    return ENV_IDS[env_id][1]
+    return V3_IDS[env_id][1]
 
 
 def colour_varies(env_id: str) -> bool:
@@ -234,7 +236,7 @@ def test_env_pickles(env_id: str) -> None:
     env.step(env.action_space.sample())
     clone = pickle.loads(pickle.dumps(env))
     assert isinstance(clone, BananaGraspEnv) and clone is not env
-    assert (clone.variation, clone.split) == ENV_IDS[env_id]
+    assert (clone.variation, clone.split) == V3_IDS[env_id]
     (obs, info), trajectory = rollout(clone, seed=5, steps=20)
     (obs_ref, info_ref), trajectory_ref = rollout(env, seed=5, steps=20)
     assert info["task"] == info_ref["task"]
@@ -306,7 +308,7 @@ def test_different_seed_different_task(env_id: str) -> None:
 @pytest.mark.parametrize("env_id", IDS)
 def test_initial_states_randomised_as_the_variation_says(env_id: str) -> None:
     env = gym.make(env_id)
-    variation, split = ENV_IDS[env_id]
+    variation, split = V3_IDS[env_id]
     starts = [env.reset(seed=0)] + [env.reset() for _ in range(19)]  # one seed, then its stream
     tasks = [info["task"] for _, info in starts]
     observations = [obs for obs, _ in starts]
@@ -331,16 +333,20 @@ def test_initial_states_randomised_as_the_variation_says(env_id: str) -> None:
         for obs in observations:  # the gripper start noise does not move the banana
             assert np.allclose(obs["banana_pos"], first["banana_pos"], atol=1e-7)
             assert np.allclose(obs["banana_quat"], first["banana_quat"], atol=1e-7)
+    color_split, position_split = FACTOR_SPLITS[split]  # new-color: held-out colours at training positions
     if variation in ("color", "both"):
         assert len(colours) == 20
         assert all(
-            COLOR_SPACES[split].contains(c) and not COLOR_SPACES[OTHER_SPLIT[split]].contains(c) for c in colours
+            COLOR_SPACES[color_split].contains(c) and not COLOR_SPACES[OTHER_SPLIT[color_split]].contains(c)
+            for c in colours
         )
     if variation in ("position", "both"):
         assert len(poses) == 20
         assert len({tuple(np.round(o["banana_pos"], 4)) for o in observations}) == 20
         spaces = POSITION_SPACES["interleaved"]
-        assert all(spaces[split].contains(p) and not spaces[OTHER_SPLIT[split]].contains(p) for p in poses)
+        assert all(
+            spaces[position_split].contains(p) and not spaces[OTHER_SPLIT[position_split]].contains(p) for p in poses
+        )
     if variation == "color-or-position":
         kinds = set()
         for task in tasks:
@@ -621,7 +627,7 @@ QUICK_EXPERT_TASKS = 10  # per id, in every selection (the sweep is slow)
 
 def check_expert(env_id: str, layout: str, n_tasks: int) -> None:
     """The scripted expert lifts the banana in >= 95% of the tasks of reset(seed=0 ... n_tasks - 1)."""
-    variation, split = ENV_IDS[env_id]
+    variation, split = V3_IDS[env_id]
     env, expert = gym.make(env_id, position_layout=layout), ScriptedExpert()
     tasks, failures = [], []
     for seed in range(n_tasks):
@@ -789,7 +795,7 @@ RED = (1.0, 0.0, 0.0)
 )  # fmt: skip
 def test_reset_rejects_a_task_the_variation_cannot_produce(env_id: str, task: Task) -> None:
     env = gym.make(env_id)
-    variation, split = ENV_IDS[env_id]
+    variation, split = V3_IDS[env_id]
     bad = re.escape(f"{task} cannot be produced by variation {variation!r}, split {split!r}")
     allowed = re.escape("variations: none, color, position, both, color-or-position")
     with pytest.raises(ValueError, match=f"{bad}.*{allowed}"):
@@ -954,20 +960,24 @@ def test_env_id_names_each_registered_id() -> None:
     for id_, (variation, split) in V0_ENV_IDS.items():
         assert envs.env_id(variation, split, version="v0") == id_
     assert envs.env_id("both", "heldout") == "BananaGrasp/Lift-HeldOut-v3"  # the documented example
+    assert envs.env_id("both", "new-color") == "BananaGrasp/Lift-NewColor-v3"
+    assert envs.env_id("both", "new-position") == "BananaGrasp/Lift-NewPosition-v3"
+    with pytest.raises(ValueError, match="no registered id for variation 'color', split 'new-color'"):
+        envs.env_id("color", "new-color")
 
 
 @pytest.mark.parametrize(
     ("args", "match"),
     [
         (("colour", "train"), r"unknown variation 'colour'; allowed: none, color, position, both, color-or-position$"),
-        (("both", "test"), r"unknown split 'test'; allowed: train, heldout$"),
+        (("both", "test"), r"unknown split 'test'; allowed: train, heldout, new-color, new-position$"),
         (("both", "train", "v4"), r"unknown version 'v4'; allowed: v3, v2, v1, v0$"),
         (
             ("none", "heldout"),
             (
                 r"no registered id for variation 'none', split 'heldout'; registered \(variation/split\): "
                 r"none/train, color/train, position/train, both/train, color-or-position/train, "
-                r"color/heldout, position/heldout, both/heldout$"
+                r"color/heldout, position/heldout, both/heldout, both/new-color, both/new-position$"
             ),
         ),
     ],

@@ -206,14 +206,31 @@ def check_task(task: Task, variation: str, split: str, layout: str = "interleave
         assert yellow != centred, f"{task} varies both factors or neither"
         variation = "position" if yellow else "color"
     color_varies, position_varies = VARIES[variation]
+    # The matrix's cells hold out one factor: new-color = held-out colours x training positions.
+    color_split, position_split = {"new-color": ("heldout", "train"), "new-position": ("train", "heldout")}.get(
+        split, (split, split)
+    )
     if color_varies:
-        _check_colour(task.color, split)
+        _check_colour(task.color, color_split)
     else:
         assert task.color == pytest.approx(YELLOW), task
     if position_varies:
-        _check_pose(task, split, layout)
+        _check_pose(task, position_split, layout)
     else:
         assert pose == CENTRE_POSE, task
+
+
+def test_the_one_factor_cells_hold_out_exactly_one_factor() -> None:
+    rng = np.random.default_rng(0)
+    for layout in ("interleaved", "extrapolate"):
+        for split in ("new-color", "new-position"):
+            tasks = [task_distribution("both", split, layout).sample(rng) for _ in range(50)]
+            for task in tasks:
+                check_task(task, "both", split, layout)
+    with pytest.raises(
+        ValueError, match="unknown split 'new-colour'; allowed: train, heldout, new-color, new-position"
+    ):
+        task_distribution("both", "new-colour")
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ class LearnerFiles:
     """The files of one trained learner. ``meta.json`` is written last: it marks the learner complete
     and lists the SHA-256 of the files the learner loads from (``learners/storage.py``)."""
 
-    folder: Path
+    folder: Path  # a str is taken as a path
 
     MODEL = "model.zip"
     NORMALIZE = "normalize.json"  # the VecNormalize statistics, as JSON
@@ -24,6 +24,11 @@ class LearnerFiles:
     META = "meta.json"
     STATE = "state.json"  # a checkpoint's step count, training configuration and SHA-256 of its files
     TRAINING = "training.json"  # how the learner was trained (``learners.training.TrainRun``)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.folder, (str, Path)):
+            raise TypeError(f"a learner's folder is a path; got {self.folder!r}")
+        object.__setattr__(self, "folder", Path(self.folder))
 
     @property
     def model(self) -> Path:

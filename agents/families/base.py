@@ -25,13 +25,14 @@ class Family:
     # Observation keys left out of VecNormalize (learners.envs.normalized_keys): already in
     # [-1, 1] and constant or nearly so while some learners train.
     raw_keys: tuple[str, ...] = ()
+    splits: tuple[str, ...] = SPLITS  # the splits its variations' tasks are drawn from
 
     def check(self, variation: str, split: str) -> None:
         """Raise ValueError, naming what is allowed, unless the family draws tasks of ``variation``/``split``."""
         if variation not in self.variations:
             raise ValueError(f"unknown {self.name} variation {variation!r}; allowed: {', '.join(self.variations)}")
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+        if split not in self.splits:
+            raise ValueError(f"unknown {self.name} split {split!r}; allowed: {', '.join(self.splits)}")
 
     def env_id(self, variation: str, split: str) -> str:
         """The registered id whose env draws this variation's tasks of ``split``."""
@@ -69,6 +70,12 @@ class Family:
             f"{variation}/{split}, {position_layout} position split",
             self.tasks_label(variation, split),
         )
+
+    def generalisation_cells(self) -> dict[str, tuple[str, str, str]]:
+        """The cells of the generalisation matrix: each cell's name -> (variation, split, what
+        is new in it), in the order of a 2 x 2 grid read row by row (rows: the first factor
+        seen, then new; columns: the second); empty where the family has no matrix."""
+        return {}
 
     # ------------------------------------------------------------------ outcomes and report
     # Extra columns of results.csv, in order; an outcome leaves out a column whose value is None.

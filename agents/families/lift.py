@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from banana_grasp.agents.families.base import Family
-from banana_grasp.envs import VARIATIONS, env_id, task_distribution
+from banana_grasp.envs import LIFT_SPLITS, VARIATIONS, env_id, task_distribution
 
 
 class LiftFamily(Family):
@@ -14,6 +14,7 @@ class LiftFamily(Family):
 
     name = "lift"
     variations = VARIATIONS
+    splits = LIFT_SPLITS  # train, heldout, and the matrix's cells that hold out one factor
     # The banana's colour, luminance and orientation, the contact flags, and RL^2's previous
     # action and episode flag: normalising a key that is constant while a learner trains (the
     # colour for a position specialist) turns any new value into a huge input
@@ -28,6 +29,15 @@ class LiftFamily(Family):
 
     def task_sampler(self, variation: str, split: str, position_layout: str) -> Any:
         return task_distribution(variation, split, position_layout)
+
+    def generalisation_cells(self) -> dict[str, tuple[str, str, str]]:
+        # Rows: colours seen in training, then held out; columns: positions likewise.
+        return {
+            "seen": ("both", "train", "nothing"),
+            "new_position": ("both", "new-position", "positions"),
+            "new_color": ("both", "new-color", "colours"),
+            "new_both": ("both", "heldout", "colours and positions"),
+        }
 
     def tasks_label(self, variation: str, split: str) -> str:
         return "held-out" if (variation, split) == ("both", "heldout") else f"{variation}/{split}"

@@ -198,6 +198,20 @@ def hyperparameters(name: str) -> dict[str, Any]:
     return chosen
 
 
+def adaptation_menu() -> dict[str, dict | None]:
+    """``hyperparams.yaml: adaptation_menu``: each setting's name and its changes to ``finetune``
+    (None: no update), in the order ties are broken."""
+    menu = read_config("hyperparams.yaml").get("adaptation_menu")
+    allowed = set(read_config("hyperparams.yaml")["finetune"])
+    if not isinstance(menu, dict) or not menu:
+        raise ValueError(f"hyperparams.yaml: adaptation_menu must map setting names to settings; got {menu!r}")
+    for name, setting in menu.items():
+        if setting is not None and (not isinstance(setting, dict) or not set(setting) <= allowed):
+            raise ValueError(f"hyperparams.yaml: adaptation_menu[{name!r}] must be null (no update) or changes "
+                             f"to finetune's {', '.join(sorted(allowed))}; got {setting!r}")  # fmt: skip
+    return {name: None if setting is None else dict(setting) for name, setting in menu.items()}
+
+
 def load_agent(learner: LearnerSpec, files: Any, tasks: Any) -> Any:
     """The agent of ``learner`` (an :class:`~banana_grasp.agents.protocol.agent.Agent`), playing the
     tasks of ``tasks`` (an ``envs.EnvSpec``); a trained learner loads from ``files`` (``LearnerFiles``)."""

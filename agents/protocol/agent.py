@@ -33,6 +33,11 @@ class Agent(Protocol):
     def rollout(self, task: Task, seed: int, render: bool = False) -> tuple[bool, list[np.ndarray]]:
         """One evaluation episode: (success at its last step, frames if ``render``)."""
 
+    # Optional (the evaluation looks for it): ``use_adaptation(setting)``, adapt from now on with
+    # ``setting`` of ``hyperparams.yaml: adaptation_menu`` (changes to ``finetune``, or None for
+    # no update). A single-task or multi-task learner whose agent has it chooses its setting on
+    # validation tasks of its own training variation (``EvalProtocol.validation_tasks``).
+
 
 def adapted_rollout(agent: Agent, task: Task, k: int, seed: int, render: bool = False) -> tuple[bool, list]:
     """One episode of ``task`` after ``k`` adaptation episodes, the agent reset before and after."""

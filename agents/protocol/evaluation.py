@@ -9,14 +9,14 @@ the same tasks with the same episode seeds (common random numbers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from banana_grasp.agents.common.layout import LearnerFiles
 from banana_grasp.agents.families import Family, family_of
-from banana_grasp.agents.learners.registry import LearnerSpec, load_agent
+from banana_grasp.agents.learners.registry import LearnerSpec, adaptation_menu, load_agent
 from banana_grasp.agents.protocol.agent import Agent
 from banana_grasp.agents.protocol.presets import EvalProtocol
 from banana_grasp.envs import Task
@@ -30,7 +30,10 @@ class Outcome:
 
     learner: str
     seed: int
-    phase: str  # train (own training variation) or heldout (the protocol's evaluation tasks)
+    # train (own training variation), heldout (the protocol's evaluation tasks), validation
+    # (tasks of its own training variation on which it chose its adaptation), or a cell of the
+    # generalisation matrix other than the evaluation tasks' (``EvalProtocol.matrix_cells``)
+    phase: str
     k: int  # adaptation episodes before this one (in phase train: the protocol's own_k)
     task: int  # index of the task in its list
     episode: int
@@ -56,7 +59,11 @@ class Outcome:
 BASE_COLUMNS = ("learner", "seed", "phase", "k", "task", "episode", "success")
 
 
-_SEED_TAGS = (*PHASES, "adaptation", "own-adaptation")  # appended only: earlier seeds stay
+_SEED_TAGS = (*PHASES, "adaptation", "own-adaptation", "validation", "validation-adaptation")  # appended only
+# The roles that choose their adaptation on validation tasks (``EvalProtocol.validation_tasks``):
+# the learners the meta-gain is measured against. A meta-learner's adaptation is what it learned.
+CHOOSING_ROLES = ("single-task", "multi-task")
+ADAPTATION = "adaptation"  # results.csv's column naming the adaptation setting an episode followed
 
 
 def episode_seed(seed: int, task: int, episode: int, tag: str, k: int = 0) -> int:
@@ -104,19 +111,94 @@ def evaluate_train(
     return outcomes
 
 
-def evaluate_one(spec: LearnerSpec, files: LearnerFiles | None, protocol: EvalProtocol, seed: int) -> list[Outcome]:
-    """All outcomes of one (learner, seed): its own variation (trained learners), then the
-    protocol's evaluation tasks. ``files``: where the learner was saved (None if untrained)."""
+def evaluate_validation(
+    agent: Agent, menu: dict[str, dict | None], tasks: list[Task], k: int, seed: int, family: Family | None = None
+) -> list[Outcome]:
+    """Success of ``agent`` on each validation task after ``k`` adaptation episodes, under each
+    setting of ``menu`` in turn (the same episode seeds for every setting), each outcome naming
+    its setting in ``fields["adaptation"]``."""
+    outcomes = []
+    for name, setting in menu.items():
+        agent.use_adaptation(setting)
+        for t, task in enumerate(tasks):
+            agent.reset()
+            agent.adapt(task, k, episode_seed(seed, t, 0, "validation-adaptation", k))
+            success, _ = agent.rollout(task, episode_seed(seed, t, 0, "validation", k))
+            fields = {**family_fields(agent, family), ADAPTATION: name}
+            outcomes.append(Outcome(agent.name, seed, "validation", k, t, 0, success, fields))
+    agent.reset()
+    return outcomes
+
+
+def validation_scores(outcomes: list[Outcome], learner: str, seed: int) -> dict[str, float]:
+    """Mean validation success of each setting ``learner`` tried on ``seed``, in the order tried."""
+    hits: dict[str, list[bool]] = {}
+    for o in outcomes:
+        if o.learner == learner and o.seed == seed and o.phase == "validation":
+            hits.setdefault(o.fields[ADAPTATION], []).append(o.success)
+    return {name: float(np.mean(values)) for name, values in hits.items()}
+
+
+def chosen_setting(scores: dict[str, float]) -> str:
+    """The setting of the highest validation success; a tie goes to the one tried first."""
+    return max(scores, key=lambda name: (scores[name], -list(scores).index(name)))
+
+
+def evaluate_one(
+    spec: LearnerSpec,
+    files: LearnerFiles | None,
+    protocol: EvalProtocol,
+    seed: int,
+    menu: dict[str, dict | None] | None = None,
+) -> list[Outcome]:
+    """All outcomes of one (learner, seed): its choice of adaptation on validation tasks (a
+    single-task or multi-task learner that adapts by fine-tuning, when the protocol has
+    ``validation_tasks``), its own variation (trained learners), then the protocol's evaluation
+    tasks, adapted with the setting chosen. ``files``: where the learner was saved (None if
+    untrained); ``menu``: the settings to choose from (default ``hyperparams.yaml:
+    adaptation_menu``). Nothing of the evaluation tasks reaches the choice."""
     outcomes: list[Outcome] = []
+    chosen: dict[str, str] = {}  # the outcome field naming the setting followed, once chosen
     if spec.trained:
         own = load_agent(spec, files, protocol.own_variation(spec))
         own_family = family_of(spec.variation)
-        outcomes += evaluate_train(own, protocol.own_tasks(spec), seed, protocol.own_k, own_family)
+        if chooses_adaptation(spec, own, protocol):
+            menu = adaptation_menu() if menu is None else menu
+            tasks = protocol.validation_tasks_of(spec)
+            outcomes += evaluate_validation(own, menu, tasks, protocol.headline_k, seed, own_family)
+            chosen = {ADAPTATION: chosen_setting(validation_scores(outcomes, spec.name, seed))}
+            own.use_adaptation(menu[chosen[ADAPTATION]])
+        own_outcomes = evaluate_train(own, protocol.own_tasks(spec), seed, protocol.own_k, own_family)
+        outcomes += [replace(o, fields={**o.fields, **chosen}) for o in own_outcomes]
     agent = load_agent(spec, files, protocol.evaluated_on)
-    outcomes += evaluate_heldout(
-        agent, protocol.evaluation_tasks(), protocol.k, protocol.eval_episodes, seed, protocol.family
-    )
+    if chosen:
+        agent.use_adaptation(menu[chosen[ADAPTATION]])
+    heldout = evaluate_heldout(agent, protocol.evaluation_tasks(), protocol.k, protocol.eval_episodes, seed,
+                               protocol.family)  # fmt: skip
+    outcomes += [replace(o, fields={**o.fields, **chosen}) for o in heldout]
+    for cell, tasks in protocol.matrix_cells().items() if spec.trained else ():
+        if tasks == protocol.evaluated_on:  # the evaluation tasks' own cell: scored above
+            continue
+        cell_agent = load_agent(spec, files, tasks)
+        if chosen:
+            cell_agent.use_adaptation(menu[chosen[ADAPTATION]])
+        played = evaluate_heldout(cell_agent, protocol.cell_tasks(cell), matrix_ks(protocol), 1, seed,
+                                  family_of(tasks.variation))  # fmt: skip
+        outcomes += [replace(o, phase=cell, fields={**o.fields, **chosen}) for o in played]
     return outcomes
+
+
+def matrix_ks(protocol: EvalProtocol) -> tuple[int, ...]:
+    """The adaptation budgets of the generalisation matrix: zero-shot and the headline k."""
+    return tuple(sorted({0, protocol.headline_k}))
+
+
+def chooses_adaptation(spec: LearnerSpec, agent: Agent, protocol: EvalProtocol) -> bool:
+    """Whether ``spec`` chooses its adaptation on validation tasks: the protocol asks for it
+    (``validation_tasks`` and a k above 0), its role is a baseline's (:data:`CHOOSING_ROLES`), and
+    its agent can adapt otherwise (``use_adaptation``)."""
+    return (bool(protocol.validation_tasks) and protocol.headline_k > 0 and spec.role in CHOOSING_ROLES
+            and callable(getattr(agent, "use_adaptation", None)))  # fmt: skip
 
 
 def success_matrix(

@@ -25,7 +25,7 @@ from banana_grasp.agents.families import (
 from banana_grasp.agents.learners.checkpoints import CHECKPOINT_EVERY
 from banana_grasp.agents.learners.envs import EnvSpec
 from banana_grasp.agents.learners.registry import LearnerSpec, learner, read_learners_file
-from banana_grasp.envs import POSITION_LAYOUTS, SPLITS, Task
+from banana_grasp.envs import POSITION_LAYOUTS, Task
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,18 @@ class EvalProtocol:
     # zero-shot policy; a family whose task is not in the observation uses the headline k, since no policy
     # without adaptation can know it there.
     own_k: int = 0
+    # Tasks of a learner's own training variation on which each single-task and multi-task
+    # learner that adapts by fine-tuning chooses its adaptation (``adaptation_menu``), one
+    # episode each per setting; 0: no choice, every such learner uses ``finetune``.
+    validation_tasks: int = 0
+    # Tasks per cell of the generalisation matrix (the family's ``generalisation_cells``), each
+    # trained learner scored zero-shot and after the headline k; 0: no matrix. The cell of the
+    # evaluation tasks themselves is scored on them.
+    matrix_tasks: int = 0
 
     def __post_init__(self) -> None:
         for label, value, allowed in (
             ("variation", self.variation, variations()),
-            ("split", self.split, SPLITS),
             ("position_layout", self.position_layout, POSITION_LAYOUTS),
         ):
             if value not in allowed:
@@ -75,9 +82,13 @@ class EvalProtocol:
             raise ValueError(f"protocol: own_k must be at most the largest k ({ks[-1]}); got {self.own_k}")
         for label, value, least in (("eval_episodes", self.eval_episodes, 1),
                                     ("heldout_tasks", self.heldout_tasks, 1), ("train_tasks", self.train_tasks, 1),
-                                    ("own_k", self.own_k, 0)):  # fmt: skip
+                                    ("own_k", self.own_k, 0), ("validation_tasks", self.validation_tasks, 0),
+                                    ("matrix_tasks", self.matrix_tasks, 0)):  # fmt: skip
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ValueError(f"protocol: {label} must be an integer >= {least}; got {value!r}")
+        if self.matrix_tasks and not self.family.generalisation_cells():
+            raise ValueError(f"protocol: matrix_tasks: the {self.family.name} family has no generalisation matrix; "
+                             "leave matrix_tasks out (0)")  # fmt: skip
 
     @property
     def evaluated_on(self) -> EnvSpec:
@@ -117,6 +128,26 @@ class EvalProtocol:
     def own_tasks(self, spec: LearnerSpec) -> list[Task]:
         # Their own seed, and the same list for every seed: the statistics pair them by task.
         return sample_tasks(self.train_tasks, self.task_seed + 1, self.own_variation(spec))
+
+    def matrix_cells(self) -> dict[str, EnvSpec]:
+        """The generalisation matrix's cells (none unless ``matrix_tasks``): name -> the tasks."""
+        if not self.matrix_tasks:
+            return {}
+        cells = self.family.generalisation_cells()
+        return {name: EnvSpec(variation, split, self.position_layout) for name, (variation, split, _) in cells.items()}
+
+    def cell_tasks(self, cell: str) -> list[Task]:
+        """The tasks of one cell, the same for every learner and seed; the evaluation tasks in
+        the cell that is theirs."""
+        spec = self.matrix_cells()[cell]
+        if spec == self.evaluated_on:
+            return self.evaluation_tasks()
+        return sample_tasks(self.matrix_tasks, self.task_seed + 3 + list(self.matrix_cells()).index(cell), spec)
+
+    def validation_tasks_of(self, spec: LearnerSpec) -> list[Task]:
+        """Where ``spec`` chooses its adaptation: tasks of its own training variation, drawn
+        apart from :meth:`own_tasks` and never from the evaluation tasks."""
+        return sample_tasks(self.validation_tasks, self.task_seed + 2, self.own_variation(spec))
 
 
 def sample_tasks(n: int, seed: int, tasks: EnvSpec) -> list[Task]:

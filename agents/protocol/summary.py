@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from banana_grasp.agents.learners.registry import LearnerSpec
 from banana_grasp.agents.protocol import stats
-from banana_grasp.agents.protocol.evaluation import Outcome, success_matrix
+from banana_grasp.agents.protocol.evaluation import (
+    Outcome,
+    chosen_setting,
+    matrix_ks,
+    success_matrix,
+    validation_scores,
+)
 from banana_grasp.agents.protocol.presets import EvalProtocol
 
 
@@ -38,6 +46,12 @@ def summarize(
             "train_success": own_estimates[spec.name].as_dict() if spec.name in own_estimates else None,
             "train_success_per_seed": [float(v) for v in own[spec.name].mean(axis=1)] if spec.name in own else None,
             "heldout_success": {str(k): heldout_estimates[k][spec.name].as_dict() for k in protocol.k},
+            **({"adaptation": adaptation_record(outcomes, spec.name, seeds)} if spec.trained else {}),
+            **(
+                {"generalisation": generalisation_record(outcomes, spec.name, seeds, protocol, reps)}
+                if spec.trained and protocol.matrix_cells()
+                else {}
+            ),
         }
 
     singles = [s.name for s in learners if s.role == "single-task"]
@@ -60,3 +74,41 @@ def summarize(
         "own_k": protocol.own_k,
         **protocol.family.summarize(outcomes, learners, protocol),
     }
+
+
+def adaptation_record(outcomes: list[Outcome], learner: str, seeds: list[int]) -> dict:
+    """How ``learner`` adapted on the evaluation tasks: the setting each seed chose and each
+    setting's validation success (mean over seeds, and per seed); ``chosen`` None where it chose
+    nothing (it adapts as its kind does: a meta-learner's inner loop or memory)."""
+    scores = {seed: validation_scores(outcomes, learner, seed) for seed in seeds}
+    if not any(scores.values()):
+        return {"chosen": None, "validation": None}
+    if not all(scores.values()):
+        raise ValueError(f"{learner}: validation outcomes for some seeds only ({[s for s in seeds if scores[s]]})")
+    k = next(o.k for o in outcomes if o.learner == learner and o.phase == "validation")
+    settings = list(scores[seeds[0]])
+    return {
+        "k": k,
+        "chosen": {str(seed): chosen_setting(scores[seed]) for seed in seeds},
+        "validation": {name: float(np.mean([scores[seed][name] for seed in seeds])) for name in settings},
+        "validation_per_seed": {name: [scores[seed][name] for seed in seeds] for name in settings},
+    }
+
+
+def generalisation_record(
+    outcomes: list[Outcome], learner: str, seeds: list[int], protocol: EvalProtocol, reps: int
+) -> dict:
+    """``learner``'s success on each cell of the generalisation matrix, zero-shot and after the
+    headline k (keys ``"0"``, ...), each with its seed-level interval; each cell's own tasks."""
+    record = {}
+    for cell, tasks in protocol.matrix_cells().items():
+        phase, n = (
+            ("heldout", protocol.heldout_tasks) if tasks == protocol.evaluated_on else (cell, protocol.matrix_tasks)
+        )
+        record[cell] = {
+            str(k): stats.interval_estimates({cell: success_matrix(outcomes, learner, phase, k, seeds, n)}, reps=reps)[
+                cell
+            ].as_dict()
+            for k in matrix_ks(protocol)
+        }
+    return record

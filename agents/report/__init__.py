@@ -16,7 +16,7 @@ from banana_grasp.agents.families import variation_env_id
 from banana_grasp.agents.protocol.evaluation import Outcome
 from banana_grasp.agents.protocol.presets import Preset, Suite
 from banana_grasp.agents.protocol.summary import summarize
-from banana_grasp.agents.report.plots import plot_adaptation, plot_curves, plot_success
+from banana_grasp.agents.report.plots import plot_adaptation, plot_curves, plot_generalisation, plot_success
 from banana_grasp.agents.report.speed import training_speed
 from banana_grasp.agents.report.tables import write_csv
 from banana_grasp.agents.report.text import report_markdown
@@ -60,6 +60,8 @@ def write_report(run: RunLayout, preset: Preset, wall_seconds: float) -> Path:
     plot_success(run.plots / "success.png", summary, protocol.tasks_label)
     plot_curves(run.plots / "curves.png", run, trained, seeds)
     plot_adaptation(run.plots / "adaptation.png", summary, protocol.tasks_label)
+    if any(row.get("generalisation") for row in summary["learners"].values()):
+        plot_generalisation(run.plots / "generalisation.png", summary, protocol.family.generalisation_cells())
     write_json_atomic(run.results_json, results)
     videos = [run.video(i) for i in range(preset.video_tasks) if run.video(i).is_file()]
     videos = [str(path.relative_to(run.root)) for path in videos]

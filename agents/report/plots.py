@@ -95,3 +95,26 @@ def plot_adaptation(path: Path, summary: dict, tasks: str = "held-out") -> None:
     axis.legend(fontsize=7)
     axis.set_title("Success vs adaptation budget")
     _save_figure(figure, path)
+
+
+def plot_generalisation(path: Path, summary: dict, cells: dict[str, tuple[str, str, str]]) -> None:
+    """The generalisation matrix: a panel per trained learner (columns) and adaptation budget
+    (rows), each a 2 x 2 heatmap of success on the family's cells (``Family.generalisation_cells``,
+    row by row: the first factor seen then new, the second factor across)."""
+    rows = {name: row["generalisation"] for name, row in summary["learners"].items() if row.get("generalisation")}
+    names, order = list(rows), list(cells)
+    ks = list(next(iter(rows.values()))[order[0]])
+    first, second = cells[order[2]][2], cells[order[1]][2]  # what is new down the rows, across the columns
+    figure, axes = plt.subplots(len(ks), len(names), figsize=(2.3 * len(names), 2.3 * len(ks)), squeeze=False)
+    for column, name in enumerate(names):
+        for line, k in enumerate(ks):
+            grid = np.array([rows[name][cell][k]["mean"] for cell in order]).reshape(2, 2)
+            axis = axes[line][column]
+            axis.imshow(grid, vmin=0, vmax=1, cmap="viridis")
+            for (i, j), value in np.ndenumerate(grid):
+                axis.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.6 else "black")
+            axis.set_xticks([0, 1], [f"{second}\nseen", f"{second}\nnew"], fontsize=7)
+            axis.set_yticks([0, 1], [f"{first}\nseen", f"{first}\nnew"], fontsize=7)
+            axis.set_title(f"{name}\n{'zero-shot' if k == '0' else f'after k={k}'}", fontsize=8)
+    figure.suptitle("Success per cell of the generalisation matrix", fontsize=9)
+    _save_figure(figure, path)

@@ -87,8 +87,29 @@ def markdown_tables(summary: dict, tasks: str = "held-out", family_tables: list[
                       "|---|" + "---:|" * len(names)]  # fmt: skip
             for meta, gain in each:
                 lines.append(f"| {meta} | " + " | ".join(_fmt(gain["p_improvement_each"][n]) for n in names) + " |")
+    chose = adaptation_table(summary)
+    if chose:
+        lines += ["", chose]
     for table in family_tables:
         lines += ["", table]
+    return "\n".join(lines)
+
+
+def adaptation_table(summary: dict) -> str:
+    """The adaptation each learner that chose one chose (per seed), with each setting's success
+    on its validation tasks (mean over seeds); empty if none chose."""
+    rows = {name: row["adaptation"] for name, row in summary["learners"].items()
+            if (row.get("adaptation") or {}).get("chosen")}  # fmt: skip
+    if not rows:
+        return ""
+    settings = list(dict.fromkeys(name for record in rows.values() for name in record["validation"]))
+    k = next(iter(rows.values()))["k"]
+    lines = [f"Adaptation chosen on validation tasks of the learner's own training variation (success after k={k}):",
+             "", "| learner | chosen, per seed | " + " | ".join(settings) + " |",
+             "|---|---|" + "---:|" * len(settings)]  # fmt: skip
+    for name, record in rows.items():
+        cells = [f"{record['validation'][s]:.2f}" if s in record["validation"] else "" for s in settings]
+        lines.append(f"| {name} | {', '.join(record['chosen'].values())} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -112,4 +133,18 @@ def speed_table(speed: dict, seeds: list[int], learners: dict) -> str:
         lines.append(
             f"| {name} | {rate} | {row['seeds_reaching_90_percent']} of {len(seeds)} | {steps} | {wall} | {own} |"
         )
+    return "\n".join(lines)
+
+
+def generalisation_table(summary: dict, cells: dict[str, tuple[str, str, str]]) -> str:
+    """Success of each trained learner on each cell of the generalisation matrix, zero-shot and
+    after the headline k, with 95% CIs; empty without a matrix."""
+    rows = {name: row["generalisation"] for name, row in summary["learners"].items() if row.get("generalisation")}
+    if not rows:
+        return ""
+    headers = ["seen in training" if what == "nothing" else f"new {what}" for _, _, what in cells.values()]
+    lines = ["| learner | k | " + " | ".join(headers) + " |", "|---|---:|" + "---:|" * len(cells)]
+    for name, record in rows.items():
+        for k in record[next(iter(cells))]:
+            lines.append(f"| {name} | {k} | " + " | ".join(_fmt(record[cell][k]) for cell in cells) + " |")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ import time
 from banana_grasp.agents.learners.registry import kind
 from banana_grasp.agents.learners.stopping import CHECK_EPISODES, CHECK_ROUNDS
 from banana_grasp.agents.protocol.presets import Preset
-from banana_grasp.agents.report.tables import markdown_tables, speed_table
+from banana_grasp.agents.report.tables import generalisation_table, markdown_tables, speed_table
 
 
 def learned_seeds(speed: dict, name: str) -> tuple[int, int]:
@@ -61,6 +61,12 @@ def _describe_gain(meta: str, gain: dict, against: str, best_baseline: float) ->
             f"[{low:+.2f}, {high:+.2f}]), P(improvement) {gain['p_improvement']:.2f} [{p_low:.2f}, {p_high:.2f}].")  # fmt: skip
 
 
+def _counted(values: list[str]) -> str:
+    """``["none", "finetune", "none"]`` as "none on 2, finetune on 1"."""
+    counts = {value: values.count(value) for value in dict.fromkeys(values)}
+    return ", ".join(f"{value} on {count}" for value, count in counts.items())
+
+
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
@@ -94,6 +100,11 @@ def finding(
         parts.append(
             f"Scored below {OWN_SUCCESS_LEARNED:.1f} on their own variation on some seed (per seed: {scores})."
         )
+    chose = {name: row["adaptation"]["chosen"] for name, row in rows.items()
+             if (row.get("adaptation") or {}).get("chosen")}  # fmt: skip
+    if chose:
+        each = "; ".join(f"{name} {_counted(list(per_seed.values()))}" for name, per_seed in chose.items())
+        parts.append(f"Adaptation chosen on validation tasks of each learner's own training variation (seeds): {each}.")
     parts += list(family_findings)
     for meta, per_k in summary["meta_gain"].items():
         gains = per_k[str(k)]
@@ -130,6 +141,53 @@ def finding(
     return "\n".join(f"- {part}" for part in parts)
 
 
+def _validation(protocol, summary: dict) -> str:
+    """What was run: the adaptation choice, with the settings the learners tried (their outcomes)."""
+    tried = [row["adaptation"]["validation"] for row in summary["learners"].values()
+             if (row.get("adaptation") or {}).get("validation")]  # fmt: skip
+    if not tried:
+        return ""
+    menu = ", ".join(f"`{name}`" for name in tried[0])
+    return (
+        f"\nEach single-task and multi-task learner that fine-tunes adapts with the setting ({menu}) that "
+        f"succeeded most on {protocol.validation_tasks} validation tasks of its own training variation after "
+        f"k={protocol.headline_k} (a tie to the earlier), chosen per seed and never on the evaluation tasks."
+    )
+
+
+def _matrix(summary: dict, family) -> str:
+    """The generalisation matrix's table and figure, where the run scored one."""
+    table = generalisation_table(summary, family.generalisation_cells())
+    if not table:
+        return ""
+    return (
+        "\n\nThe generalisation matrix: each trained learner's success (95% CI) on each cell's tasks, "
+        "named by what in them is new to training, zero-shot and after the headline k:\n\n"
+        f"{table}\n\n![generalisation matrix](plots/generalisation.png)"
+    )
+
+
+def generalisation_findings(summary: dict, cells: dict[str, tuple[str, str, str]]) -> list[str]:
+    """What each single-task learner keeps of its zero-shot success on the matrix's cell seen in
+    training when one factor is new (the cells after the first that change one factor)."""
+    order = list(cells)
+    parts = []
+    for name, row in summary["learners"].items():
+        record = row.get("generalisation")
+        if row["role"] != "single-task" or not record:
+            continue
+        seen = record[order[0]]["0"]["mean"]
+        if seen == 0.0:
+            parts.append(f"{name} scored 0.00 zero-shot on tasks seen in training, so what it keeps when a factor "
+                         "is new cannot be said.")  # fmt: skip
+            continue
+        (first, m1), (second, m2) = ((cells[c][2], record[c]["0"]["mean"]) for c in order[1:3])
+        parts.append(f"{name}, zero-shot, succeeds on {seen:.2f} of the tasks seen in training; it keeps "
+                     f"{m1 / seen:.2f} of that when the {first} are new ({m1:.2f}) and {m2 / seen:.2f} when the "
+                     f"{second} are new ({m2:.2f}).")  # fmt: skip
+    return parts
+
+
 def report_markdown(preset: Preset, results: dict, summary: dict, videos: list[str]) -> str:
     """report.md: what was run, the tables, training speed, the finding, plots and videos."""
     protocol, versions, seeds = preset.protocol, results["versions"], list(preset.seeds)
@@ -146,7 +204,7 @@ def report_markdown(preset: Preset, results: dict, summary: dict, videos: list[s
 What was run: {len(preset.learners)} learners x seeds {seeds}; training budgets (env steps) {preset.train_steps}{stop};
 {scope}: {protocol.heldout_tasks} tasks of `{results["env_id"]}` ({what}); for each adaptation budget k in {list(protocol.k)} (whole episodes
 of the task), {protocol.eval_episodes} evaluation episode(s) per task; success = `info["is_success"]` at the
-last step.
+last step.{_validation(protocol, summary)}
 banana-grasp {versions["banana-grasp"]}, mujoco {versions["mujoco"]}, gymnasium {versions["gymnasium"]},
 stable-baselines3 {versions["stable-baselines3"]}, sb3-contrib {versions["sb3-contrib"]}, torch {versions["torch"]}.
 Written {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; this invocation took {wall_minutes:.1f} min
@@ -159,7 +217,7 @@ probability that a run of the meta-learner beats a run of a single-task learner 
 half), against each, the minimum over them as the headline. "Detectable" is the smallest true gain this
 run would find (interval above zero) with 80% power, from the spread it measured.
 
-{markdown_tables(summary, tasks, family.tables(summary, tasks))}
+{markdown_tables(summary, tasks, family.tables(summary, tasks))}{_matrix(summary, family)}
 
 Training (success of the training rollouts, stochastic policy; 90% = mean of 3 consecutive rollouts, or the
 deterministic success check that stopped a training early;
@@ -170,7 +228,7 @@ on its own variation as the table above scores it (a learner with a seed below {
 
 ## Finding
 
-{finding(summary, results["training_speed"], in_finding, family.findings(summary, in_finding))}
+{finding(summary, results["training_speed"], in_finding, [*family.findings(summary, in_finding), *generalisation_findings(summary, family.generalisation_cells())])}
 
 ## Plots and videos
 

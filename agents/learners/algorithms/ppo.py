@@ -12,6 +12,7 @@ import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import DictRolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 
 from banana_grasp.agents.common.files import read_json
@@ -115,6 +116,9 @@ class FineTuner:
                     "batch_size": min(n_steps, self.settings["batch_size"]), "n_epochs": self.settings["n_epochs"],
                     "learning_rate": self.settings["learning_rate"]}  # fmt: skip
             self._tuners[key] = PPO(policy_of(self.learner), venv, device="cpu", verbose=0, **algo)
+            # A logger of no output: without one, every rollout would make an empty SB3-<time>
+            # folder in the system's temporary folder (stable-baselines3's configure()).
+            self._tuners[key].set_logger(Logger(folder=None, output_formats=[]))
         return self._tuners[key]
 
     def _one_task(self, full: DictRolloutBuffer, i: int, k: int) -> DictRolloutBuffer:
@@ -185,13 +189,19 @@ class PolicyAgent:
         self._envs = envs
         self.last_episodes: list[dict] = []  # the last info of the last rollout's episode
         self._finetune = finetune
+        self._updates = True
         self._tuner: FineTuner | None = None
+
+    def use_adaptation(self, setting: dict | None) -> None:
+        """Adapt with ``setting`` from now on: changes to ``hyperparams.yaml: finetune``, or None
+        for no update (``hyperparams.yaml: adaptation_menu``)."""
+        self._finetune, self._updates, self._tuner = setting, setting is not None, None
 
     def reset(self) -> None:
         self.model.policy.load_state_dict(self._trained_state)
 
     def adapt(self, task: Task, k: int, seed: int) -> None:
-        if k == 0:
+        if k == 0 or not self._updates:
             return
         if self._tuner is None:
             self._tuner = FineTuner(self._envs, self.normalize, self._finetune, self.finetune_overrides())
