@@ -105,7 +105,8 @@ def plot_generalisation(path: Path, summary: dict, cells: dict[str, tuple[str, s
     names, order = list(rows), list(cells)
     ks = list(next(iter(rows.values()))[order[0]])
     first, second = cells[order[2]][2], cells[order[1]][2]  # what is new down the rows, across the columns
-    figure, axes = plt.subplots(len(ks), len(names), figsize=(2.3 * len(names), 2.3 * len(ks)), squeeze=False)
+    figure, axes = plt.subplots(len(ks), len(names), figsize=(2.2 * len(names) + 0.8, 2.4 * len(ks)), squeeze=False,
+                                layout="constrained")  # fmt: skip
     for column, name in enumerate(names):
         for line, k in enumerate(ks):
             grid = np.array([rows[name][cell][k]["mean"] for cell in order]).reshape(2, 2)
@@ -113,8 +114,9 @@ def plot_generalisation(path: Path, summary: dict, cells: dict[str, tuple[str, s
             axis.imshow(grid, vmin=0, vmax=1, cmap="viridis")
             for (i, j), value in np.ndenumerate(grid):
                 axis.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.6 else "black")
-            axis.set_xticks([0, 1], [f"{second}\nseen", f"{second}\nnew"], fontsize=7)
-            axis.set_yticks([0, 1], [f"{first}\nseen", f"{first}\nnew"], fontsize=7)
-            axis.set_title(f"{name}\n{'zero-shot' if k == '0' else f'after k={k}'}", fontsize=8)
+            bottom, left = line == len(ks) - 1, column == 0
+            axis.set_xticks([0, 1], [f"{second}\nseen", f"{second}\nnew"] if bottom else ["", ""], fontsize=7)
+            axis.set_yticks([0, 1], [f"{first}\nseen", f"{first}\nnew"] if left else ["", ""], fontsize=7)
+            axis.set_title(f"{name}, {'zero-shot' if k == '0' else f'k={k}'}", fontsize=8)
     figure.suptitle("Success per cell of the generalisation matrix", fontsize=9)
     _save_figure(figure, path)
