@@ -682,7 +682,7 @@ def test_a_suite_names_its_parts_where_one_comparison_is_needed() -> None:
     assert presets.preset_for("full", "rl2").name == "full-lift"
     assert presets.preset_for("full", "hidden-rl2").name == "hidden-full"
     assert presets.preset_for("quick", "rl2").name == "quick"
-    with pytest.raises(ValueError, match=r"and learner 'oracle' tells which: name one of them with --preset"):
+    with pytest.raises(ValueError, match=r"and none of them trains learner 'oracle': name with --preset a preset"):
         presets.preset_for("full", "oracle")
 
 

@@ -262,9 +262,9 @@ def preset_for(name: str, learner_name: str | None) -> Preset:
     for part in map(preset, chosen.parts):
         if learner_name in part.learners:
             return part
-    which = f"learner {learner_name!r}" if learner_name else "no learner"
-    raise ValueError(f"preset {name!r} runs the presets {', '.join(chosen.parts)} and {which} tells which: "
-                     "name one of them with --preset")  # fmt: skip
+    which = f"none of them trains learner {learner_name!r}" if learner_name else "no learner was named to pick one"
+    raise ValueError(f"preset {name!r} runs the presets {', '.join(chosen.parts)}, and {which}: name with --preset "
+                     f"a preset that trains it (banana-grasp compare --help lists them)")  # fmt: skip
 
 
 def preset(name: str) -> Preset:
