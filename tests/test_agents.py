@@ -705,7 +705,7 @@ def test_a_bad_suite_is_named(monkeypatch, values: dict, message: str) -> None:
 PRESET_KEYS = {"seeds", "learners", "train_steps", "protocol", "video_tasks", "stop_at_success", "algo_overrides",
                "checkpoint_every", "families"}  # fmt: skip
 PROTOCOL_KEYS = {"k", "eval_episodes", "heldout_tasks", "train_tasks", "variation", "split", "position_layout",
-                 "task_seed", "own_k"}  # fmt: skip
+                 "task_seed", "own_k", "validation_tasks", "matrix_tasks"}  # fmt: skip
 
 
 def _allowed(message: str) -> set[str]:
@@ -740,7 +740,8 @@ def test_unknown_preset_or_protocol_keys_are_refused_naming_the_allowed_keys(mon
     preset_file({**tiny, "protocol": {**tiny["protocol"], "split": "sideways"}})
     with pytest.raises(ValueError, match="split 'sideways'") as error:
         presets.preset("edited")
-    assert _allowed(str(error.value)) == {"train", "heldout"}
+    # The lift family's splits, the generalisation matrix's one-factor cells among them.
+    assert _allowed(str(error.value)) == {"train", "heldout", "new-color", "new-position"}
     preset_file({**tiny, "protocol": {**tiny["protocol"], "eval_episodes": 0}})
     with pytest.raises(ValueError, match="eval_episodes must be an integer >= 1"):
         presets.preset("edited")

@@ -734,7 +734,7 @@ def test_greyscale_rejects_other_envs() -> None:
             {"variation": "colour"},
             r"unknown variation 'colour'; allowed: none, color, position, both, color-or-position",
         ),
-        ({"split": "test"}, r"unknown split 'test'; allowed: train, heldout"),
+        ({"split": "test"}, r"unknown split 'test'; allowed: train, heldout, new-color, new-position$"),
         ({"position_layout": "ring"}, r"unknown position layout 'ring'; allowed: interleaved, extrapolate"),
         ({"obs_mode": "rgb"}, r"unknown obs_mode 'rgb'; allowed: 'state', 'pixels'"),
         ({"reward_type": "shaped"}, r"unknown reward_type 'shaped'; allowed: 'dense', 'sparse'"),

@@ -46,7 +46,7 @@ def test_every_variation_names_its_family_and_env_id() -> None:
     [
         ("hidden-target-green", "train", "unknown variation 'hidden-target-green'; allowed: none, color"),
         ("hidden-target-yellow", "heldout", "is one training rule: it has no 'heldout' split"),
-        ("hidden-target", "test", "unknown split 'test'; allowed: train, heldout"),
+        ("hidden-target", "test", "unknown hidden-target split 'test'; allowed: train, heldout$"),
     ],
 )
 def test_bad_variations_are_named(variation: str, split: str, message: str) -> None:

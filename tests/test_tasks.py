@@ -123,7 +123,7 @@ def test_task_accepts_the_workspace_edges() -> None:
     ("args", "match"),
     [
         (("colour",), r"unknown variation 'colour'; allowed: none, color, position, both, color-or-position"),
-        (("color", "test"), r"unknown split 'test'; allowed: train, heldout"),
+        (("color", "test"), r"unknown split 'test'; allowed: train, heldout, new-color, new-position$"),
         (("position", "train", "grid"), r"unknown position layout 'grid'; allowed: interleaved, extrapolate"),
     ],
     ids=["variation", "split", "layout"],
