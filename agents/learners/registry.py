@@ -201,8 +201,8 @@ def hyperparameters(name: str) -> dict[str, Any]:
 def adaptation_menu() -> dict[str, dict | None]:
     """``hyperparams.yaml: adaptation_menu``: each setting's name and its changes to ``finetune``
     (None: no update), in the order ties are broken."""
-    menu = read_config("hyperparams.yaml").get("adaptation_menu")
-    allowed = set(read_config("hyperparams.yaml")["finetune"])
+    table = read_config("hyperparams.yaml")
+    menu, allowed = table.get("adaptation_menu"), set(table["finetune"])
     if not isinstance(menu, dict) or not menu:
         raise ValueError(f"hyperparams.yaml: adaptation_menu must map setting names to settings; got {menu!r}")
     for name, setting in menu.items():

@@ -139,10 +139,10 @@ class EvalProtocol:
     def cell_tasks(self, cell: str) -> list[Task]:
         """The tasks of one cell, the same for every learner and seed; the evaluation tasks in
         the cell that is theirs."""
-        spec = self.matrix_cells()[cell]
-        if spec == self.evaluated_on:
+        cells = self.matrix_cells()
+        if cells[cell] == self.evaluated_on:
             return self.evaluation_tasks()
-        return sample_tasks(self.matrix_tasks, self.task_seed + 3 + list(self.matrix_cells()).index(cell), spec)
+        return sample_tasks(self.matrix_tasks, self.task_seed + 3 + list(cells).index(cell), cells[cell])
 
     def validation_tasks_of(self, spec: LearnerSpec) -> list[Task]:
         """Where ``spec`` chooses its adaptation: tasks of its own training variation, drawn
